@@ -1,0 +1,169 @@
+"""The only module that talks to S3.
+
+Everything goes through the Airflow connection named in Settings (default `aws_default`,
+usually set by AIRFLOW_CONN_AWS_DEFAULT; its `extra.endpoint_url` points at moto or MinIO
+locally and is absent on AWS) and one bucket, so the same code runs against all three.
+
+Errors are narrowed: a missing object is `ObjectNotFound`, a failed conditional write is
+`PreconditionFailed`, and anything that may succeed on retry is `TransientStorageError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from retrain.config import Settings
+from retrain.errors import RetrainError, TransientStorageError
+from retrain.keys import validate_key
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT_CODES = {
+    "InternalError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "500",
+    "502",
+    "503",
+    "504",
+}
+
+
+class ObjectNotFound(RetrainError):
+    """The key does not exist in the bucket."""
+
+
+class PreconditionFailed(RetrainError):
+    """A conditional write lost: the object changed (or appeared) since it was read."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    etag: str
+    size: int
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class S3Store:
+    """Byte-level access to one bucket through the Amazon provider's S3Hook client."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.bucket = settings.bucket
+
+    @classmethod
+    def from_env(cls) -> S3Store:
+        return cls(Settings.from_env())
+
+    @cached_property
+    def client(self):
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from botocore.config import Config
+
+        hook = S3Hook(
+            aws_conn_id=self.settings.aws_conn_id,
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+        )
+        return hook.get_conn()
+
+    # -- error mapping ----------------------------------------------------------------------
+    def _call(self, op: str, key: str, fn, **kwargs) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(**kwargs)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+                raise ObjectNotFound(f"s3://{self.bucket}/{key} does not exist") from exc
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict") or status in (409, 412):
+                raise PreconditionFailed(f"{op} s3://{self.bucket}/{key}: precondition failed ({code})") from exc
+            if code in _TRANSIENT_CODES or (status or 0) >= 500:
+                raise TransientStorageError(f"{op} s3://{self.bucket}/{key}: {code}") from exc
+            raise
+        except BotoCoreError as exc:  # connection refused, timeouts, broken responses
+            raise TransientStorageError(f"{op} s3://{self.bucket}/{key}: {exc}") from exc
+
+    # -- reads ------------------------------------------------------------------------------
+    def get_bytes(self, key: str) -> bytes:
+        data, _ = self.get_with_etag(key)
+        return data
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        validate_key(key)
+        resp = self._call("get", key, self.client.get_object, Bucket=self.bucket, Key=key)
+        return resp["Body"].read(), resp["ETag"]
+
+    def head(self, key: str) -> ObjectInfo | None:
+        validate_key(key)
+        try:
+            resp = self._call("head", key, self.client.head_object, Bucket=self.bucket, Key=key)
+        except ObjectNotFound:
+            return None
+        return ObjectInfo(key=key, etag=resp["ETag"], size=int(resp["ContentLength"]))
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        validate_key(prefix.rstrip("/") or "x")
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = self._call("list", prefix, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=prefix)))
+        for page in pages:
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return sorted(keys)
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
+
+    # -- writes -----------------------------------------------------------------------------
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+        content_type: str = "application/octet-stream",
+    ) -> str:
+        """Write one object; with `if_match`/`if_none_match` the write is conditional (412 on loss)."""
+        validate_key(key)
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data, "ContentType": content_type}
+        if if_match is not None:
+            kwargs["IfMatch"] = if_match
+        if if_none_match:
+            kwargs["IfNoneMatch"] = "*"
+        resp = self._call("put", key, self.client.put_object, **kwargs)
+        return resp["ETag"]
+
+    def put_json(self, key: str, obj: Any, **kwargs) -> str:
+        return self.put_bytes(key, dumps_json(obj), content_type="application/json", **kwargs)
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it is missing (local endpoints only; production buckets are provisioned)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self.client.create_bucket(Bucket=self.bucket)
+
+
+def dumps_json(obj: Any) -> bytes:
+    """Stable JSON bytes: the same record always serialises to the same bytes (and ETag)."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=str).encode() + b"\n"
