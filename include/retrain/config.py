@@ -52,6 +52,7 @@ class ScheduleConfig:
     minute: int = 0
     timezone: str = "Europe/Berlin"
     catchup: bool = False
+    start_date: str = "2024-01-01"  # first data week a catchup/backfill may cover
 
 
 @dataclass(frozen=True)

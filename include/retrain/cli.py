@@ -1,0 +1,132 @@
+"""`retrain` command line: synthetic data, registry inspection, the demo and a local stack.
+
+    retrain data generate --model fraud --start 2026-01-05 --weeks 12 --scenario drift_from_week_8
+    retrain registry show --model fraud [--json]
+    retrain registry history --model fraud [--json]
+    retrain demo --model fraud --start 2026-01-05 --weeks 12 --scenario demo
+    retrain dev up | down
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+
+
+def _date(value: str) -> dt.date:
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date: {value!r}") from None
+    return day
+
+
+def _store():
+    from retrain.storage import S3Store
+
+    return S3Store.from_env()
+
+
+def cmd_data_generate(args) -> int:
+    from retrain.config import load_model_config
+    from retrain.datagen.landing import land_weeks
+
+    cfg = load_model_config(args.model)
+    store = _store()
+    if args.create_bucket:
+        store.ensure_bucket()
+    written = land_weeks(store, cfg, start=args.start, weeks=args.weeks, scenario=args.scenario,
+                         rows=args.rows, seed=args.seed, history_weeks=args.history_weeks, stores=args.stores)
+    for item in written:
+        print(f"{item['week']}  {item['rows']:>8} rows  {item['note']:<60}  s3://{store.bucket}/{item['key']}")
+    return 0
+
+
+def cmd_registry(args) -> int:
+    from retrain import registry
+    from retrain.config import Settings, load_model_config
+    from retrain.keys import Keys
+    from retrain.registry_report import format_history, format_slots
+
+    cfg = load_model_config(args.model)
+    store = _store()
+    keys = Keys(cfg.name, Settings.from_env().prefix)
+    if args.action == "show":
+        slots, _ = registry.read_slots(store, keys)
+        if args.json:
+            print(json.dumps(slots.to_dict() if slots else None, indent=2, sort_keys=True))
+        else:
+            print(format_slots(slots))
+    else:
+        entries = registry.history(store, keys)
+        print(json.dumps(entries, indent=2, sort_keys=True) if args.json else format_history(entries))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from retrain.demo import run_demo
+
+    return run_demo(model=args.model, start=args.start, weeks=args.weeks, scenario=args.scenario,
+                    rows=args.rows, history_weeks=args.history_weeks)
+
+
+def cmd_dev(args) -> int:
+    from retrain import devstack
+
+    return devstack.up() if args.action == "up" else devstack.down()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retrain", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="synthetic landing data").add_subparsers(dest="action", required=True)
+    gen = data.add_parser("generate", help="generate weekly batches into the landing zone")
+    gen.add_argument("--model", required=True)
+    gen.add_argument("--start", type=_date, required=True, help="Monday of the first scenario week")
+    gen.add_argument("--weeks", type=int, required=True)
+    gen.add_argument("--scenario", default="stable", help="stable, demo, drift_from_week_N, ...")
+    gen.add_argument("--rows", type=int, default=None, help="rows per week (fraud)")
+    gen.add_argument("--stores", type=int, default=None, help="number of stores (rossmann)")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--history-weeks", type=int, default=1,
+                     help="stable weeks landed before --start, so the first run has a training window")
+    gen.add_argument("--create-bucket", action="store_true", help="create the bucket if missing (local S3)")
+    gen.set_defaults(func=cmd_data_generate)
+
+    reg = sub.add_parser("registry", help="inspect the model registry")
+    reg.add_argument("action", choices=["show", "history"])
+    reg.add_argument("--model", required=True)
+    reg.add_argument("--json", action="store_true", help="machine-readable output")
+    reg.set_defaults(func=cmd_registry)
+
+    demo = sub.add_parser("demo", help="run the weekly DAG over synthetic weeks against a local S3")
+    demo.add_argument("--model", default="fraud")
+    demo.add_argument("--start", type=_date, default=dt.date(2026, 1, 5))
+    demo.add_argument("--weeks", type=int, default=12)
+    demo.add_argument("--scenario", default="demo")
+    demo.add_argument("--rows", type=int, default=None)
+    demo.add_argument("--history-weeks", type=int, default=1)
+    demo.set_defaults(func=cmd_demo)
+
+    dev = sub.add_parser("dev", help="local Airflow UI against a local S3")
+    dev.add_argument("action", choices=["up", "down"])
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from retrain.errors import RetrainError
+
+    try:
+        return args.func(args)
+    except RetrainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

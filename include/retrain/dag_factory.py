@@ -1,0 +1,168 @@
+"""Builds the weekly retraining DAG and the on-call rollback DAG for one model config.
+
+Parse-time cost matters (the DAG processor re-imports DAG files constantly): this module
+imports only the Airflow SDK, the timetable and the light config module; every task callable
+imports pandas / scikit-learn / Great Expectations when it runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+import pendulum
+
+from retrain.config import ModelConfig
+
+DEFAULT_ARGS = {
+    "retries": 2,  # transient S3 / scheduler hiccups; deterministic failures fail at once
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+    "execution_timeout": dt.timedelta(hours=2),
+}
+
+WEEKLY_DOC = """
+### Weekly retraining of `{name}`
+
+{description}
+
+Every week the **trigger evaluator** compares the newest labeled week with the champion
+(PSI per feature with a noise floor for the batch size, KS on the champion's scores,
+performance on the new labels, model age). The branch either **skips** (recorded) or runs
+validation → features → training → evaluation gate → promotion → smoke test, with an
+automatic **rollback** when the smoke test fails. `record_outcome` writes the run's
+`outcome.json` and fails the run unless it ended cleanly.
+
+* Config: `include/models/{name}.yaml` · Objects: `s3://$RETRAIN_BUCKET/<prefix>/runs/{name}/week=<monday>/run=<run id>/`
+* Clearing any task re-runs it on the same keys; promotions are guarded against older weeks.
+* On call: trigger `rollback_{name}` to restore the previous champion.
+"""
+
+ROLLBACK_DOC = """
+### On-call rollback of `{name}`
+
+Restores a previous model version as champion: verifies the target's checksums and loads
+it **before** moving any pointer, swaps champion ← target in one conditional write, runs
+the smoke test and records who and why in the registry's audit log.
+Leave `to_version` empty to roll back to the previous slot; set `dry_run` to only check.
+"""
+
+
+def _call(fn_name: str, model: str):
+    """A picklable-by-reference callable bound to a model name (resolved when the task runs)."""
+    from retrain import tasks
+
+    return functools.partial(getattr(tasks, fn_name), model)
+
+
+def _start_date(cfg: ModelConfig) -> pendulum.DateTime:
+    return pendulum.parse(cfg.schedule.start_date, tz=cfg.schedule.timezone)
+
+
+def build_weekly_dag(cfg: ModelConfig):
+    from airflow.providers.standard.operators.python import BranchPythonOperator, PythonOperator
+    from airflow.sdk import DAG, Param, TriggerRule
+
+    from retrain.alerts import failure_notifier
+    from retrain.timetable import WeeklyTimetable
+
+    name = cfg.name
+    with DAG(
+        dag_id=cfg.retrain_dag_id,
+        description=f"Weekly safe retraining of the {name} model",
+        schedule=WeeklyTimetable.from_schedule(cfg.schedule),
+        start_date=_start_date(cfg),
+        catchup=cfg.schedule.catchup,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "owner": cfg.owner},
+        tags=list(cfg.tags) or [name],
+        doc_md=WEEKLY_DOC.format(name=name, description=cfg.description),
+        params={
+            "force": Param(
+                False,
+                type="boolean",
+                title="Force retraining",
+                description="Retrain whatever the triggers say (the evaluation gate still decides promotion).",
+            ),
+        },
+    ) as dag:
+        evaluate = PythonOperator(task_id="evaluate_triggers", python_callable=_call("evaluate_triggers", name),
+                                  doc_md="Drift, score drift, performance decay and model age → decision.json")
+        branch = BranchPythonOperator(task_id="branch_on_decision", python_callable=_call("choose_branch", name),
+                                      retries=0)
+        skip = PythonOperator(task_id="skip", python_callable=_call("skip", name),
+                              doc_md="Records why this week needs no retraining")
+        validate = PythonOperator(task_id="validate_data", python_callable=_call("validate_data", name),
+                                  doc_md="Great Expectations suite on the batch + training-window checks")
+        features = PythonOperator(task_id="build_features", python_callable=_call("build_features", name))
+        train = PythonOperator(task_id="train", python_callable=_call("train", name))
+        gate = PythonOperator(task_id="evaluation_gate", python_callable=_call("evaluation_gate", name),
+                              doc_md="Challenger vs champion on the same holdout → gate.json")
+        promote = PythonOperator(task_id="promote", python_callable=_call("promote", name))
+        smoke = PythonOperator(task_id="smoke_test", python_callable=_call("smoke_test", name))
+        rollback = PythonOperator(
+            task_id="rollback",
+            python_callable=_call("rollback", name),
+            trigger_rule=TriggerRule.ONE_FAILED,
+            doc_md="Restores the previous champion when the smoke test of this run's promotion failed",
+        )
+        outcome = PythonOperator(
+            task_id="record_outcome",
+            python_callable=_call("record_outcome", name),
+            trigger_rule=TriggerRule.ALL_DONE,
+            on_failure_callback=failure_notifier(cfg),
+            doc_md="Writes outcome.json; fails (and alerts once) unless the run ended cleanly",
+        )
+
+        evaluate >> branch >> [validate, skip]
+        validate >> features >> train >> gate >> promote >> smoke >> rollback
+        [skip, rollback] >> outcome
+    return dag
+
+
+def build_rollback_dag(cfg: ModelConfig):
+    from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.sdk import DAG, Param
+
+    from retrain.alerts import failure_notifier
+
+    name = cfg.name
+    with DAG(
+        dag_id=cfg.rollback_dag_id,
+        description=f"On-call rollback of the {name} champion",
+        schedule=None,
+        start_date=_start_date(cfg),
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "owner": cfg.owner, "retries": 1},
+        tags=[*(cfg.tags or [name]), "rollback"],
+        doc_md=ROLLBACK_DOC.format(name=name),
+        params={
+            "reason": Param(
+                type="string",
+                minLength=3,
+                title="Reason",
+                description="Why the champion is rolled back (recorded in the registry's audit log).",
+            ),
+            "to_version": Param(
+                None,
+                type=["null", "string"],
+                title="Target version",
+                description="Version id to restore (e.g. 2026-W05-1a2b3c4d). Empty: the previous slot.",
+            ),
+            "dry_run": Param(
+                False,
+                type="boolean",
+                title="Dry run",
+                description="Only verify and report what would change; move no pointer.",
+            ),
+        },
+    ) as dag:
+        PythonOperator(
+            task_id="rollback",
+            python_callable=_call("manual_rollback", name),
+            retries=0,  # a refusal is deterministic; a transient error is safe to re-trigger
+            on_failure_callback=failure_notifier(cfg),
+        ) >> PythonOperator(task_id="smoke_test", python_callable=_call("manual_rollback_smoke_test", name))
+    return dag

@@ -1,0 +1,1 @@
+"""Deterministic synthetic data, so the pipeline can be demonstrated and tested without real data."""

@@ -1,0 +1,160 @@
+"""`make demo`: the real weekly DAG over a sequence of synthetic weeks, in order.
+
+Starts a local S3 endpoint (moto) for its own lifetime, lands the scenario's weeks, then runs
+`retrain_<model>` once per week with Airflow's in-process `dag.test()` on a project-local
+SQLite metadata DB, and prints what each run decided, read back from the run's outcome.json.
+Task logs go to .run/demo.log so the summary stays readable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from contextlib import contextmanager
+
+from retrain.devstack import RUN_DIR, apply_airflow_env, migrate_db
+
+
+@contextmanager
+def _output_to(path):
+    """Send everything written to fds 1/2 (Airflow's task logs) to a file; yield the real stdout."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(saved_out), "w", buffering=1)
+    with open(path, "ab") as log_file:
+        os.dup2(log_file.fileno(), 1)
+        os.dup2(log_file.fileno(), 2)
+        try:
+            yield console
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved_out, 1)
+            os.dup2(saved_err, 2)
+            os.close(saved_out)
+            os.close(saved_err)
+            console.close()
+
+
+def run_time_for(week: dt.date, cfg) -> dt.datetime:
+    """When the scheduler would run the given data week: the following Monday at the configured hour."""
+    import pendulum
+
+    nxt = week + dt.timedelta(days=7)
+    return pendulum.datetime(nxt.year, nxt.month, nxt.day, cfg.schedule.hour, cfg.schedule.minute,
+                             tz=cfg.schedule.timezone)
+
+
+def run_weeks(dag, cfg, store, weeks: list[dt.date], conf: dict | None = None) -> list[dict]:
+    """Run the DAG once per data week (in order) with dag.test(); return each run's outcome record."""
+    from retrain.keys import Keys
+    from retrain.config import Settings
+    from retrain.storage import ObjectNotFound
+
+    keys = Keys(cfg.name, Settings.from_env().prefix)
+    outcomes = []
+    for week in weeks:
+        run_time = run_time_for(week, cfg)
+        # run_after = the scheduled time, so the run id (and so every key) is the same on every replay
+        dagrun = dag.test(run_after=run_time, logical_date=run_time, run_conf=conf or {})
+        try:
+            outcome = store.get_json(keys.run_artifact(week, dagrun.run_id, "outcome.json"))
+        except ObjectNotFound:
+            outcome = {"outcome": "no outcome recorded", "ok": False, "reason": f"run state {dagrun.state}"}
+        outcome["dag_run_state"] = str(dagrun.state)
+        outcome["week"] = week.isoformat()
+        outcomes.append(outcome)
+    return outcomes
+
+
+def format_summary(outcomes: list[dict], notes: dict[str, str]) -> str:
+    lines = []
+    header = f"{'week':<11} {'data':<44} {'trigger → decision':<58} {'validation':<24} {'gate':<28} {'outcome':<18} champion"
+    lines.append(header)
+    lines.append("-" * len(header))
+    for o in outcomes:
+        v = o.get("validation")
+        if v is None:
+            vtxt = "-"
+        else:
+            warn = " (warnings)" if v.get("passed") and v.get("failed") else ""
+            vtxt = f"{'passed' if v.get('passed') else 'FAILED'} {v.get('successful')}/{v.get('total')}{warn}"
+        g = o.get("gate")
+        if g is None:
+            gtxt = "-"
+        elif g.get("passed"):
+            gtxt = "passed (first deployment)" if g.get("first_deployment") else "passed vs champion"
+        else:
+            gtxt = "REJECTED"
+        trig = f"{o.get('trigger') or '?'}: {(o.get('trigger_reason') or '')}"
+        lines.append(
+            f"{o['week']:<11} {notes.get(o['week'], '')[:44]:<44} {trig[:58]:<58} {vtxt:<24} {gtxt:<28} "
+            f"{o.get('outcome', '?'):<18} {o.get('champion_after') or '-'}"
+        )
+    lines.append("")
+    for o in outcomes:
+        if not o.get("ok"):
+            lines.append(f"{o['week']} {o.get('outcome')}: {o.get('reason')}")
+    return "\n".join(lines)
+
+
+def run_demo(model: str, start: dt.date, weeks: int, scenario: str, rows: int | None = None,
+             history_weeks: int = 1) -> int:
+    apply_airflow_env()
+    RUN_DIR.mkdir(exist_ok=True)
+    from retrain.local_s3 import MotoServer, local_env
+
+    s3 = MotoServer(pid_file=RUN_DIR / "demo-moto.pid", log_file=RUN_DIR / "demo-moto.log").start()
+    try:
+        os.environ.update(local_env(s3.endpoint_url, os.environ.get("RETRAIN_BUCKET", "retrain-demo")))
+        print(f"local S3 endpoint {s3.endpoint_url} (moto, pid {s3.proc.pid}); bucket {os.environ['RETRAIN_BUCKET']}")
+        print("migrating the local Airflow metadata DB (SQLite) ...", flush=True)
+        migrate_db()
+
+        from retrain.config import load_model_config
+        from retrain.datagen.landing import land_weeks
+        from retrain.storage import S3Store
+
+        cfg = load_model_config(model)
+        store = S3Store.from_env()
+        store.ensure_bucket()
+        landed = land_weeks(store, cfg, start=start, weeks=weeks, scenario=scenario, rows=rows,
+                            history_weeks=history_weeks)
+        print(f"landed {len(landed)} weekly batches ({history_weeks} history + {weeks} scenario '{scenario}')")
+        notes = {w["week"]: w["note"] for w in landed}
+        run_weeks_list = [dt.date.fromisoformat(w["week"]) for w in landed if w["scenario_week"] >= 1]
+
+        from airflow.dag_processing.dagbag import DagBag
+
+        dagbag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+        if dagbag.import_errors:
+            print(f"DAG import errors: {dagbag.import_errors}", file=sys.stderr)
+            return 1
+        dag = dagbag.get_dag(cfg.retrain_dag_id)
+        log_path = RUN_DIR / "demo.log"
+        print(f"running {cfg.retrain_dag_id} for {len(run_weeks_list)} weeks with dag.test(); task logs: {log_path}")
+        outcomes = []
+        with _output_to(log_path) as console:
+            for week in run_weeks_list:
+                outcome = run_weeks(dag, cfg, store, [week])[0]
+                outcomes.append(outcome)
+                print(f"  {week}  {outcome.get('outcome'):<18} {outcome.get('reason', '')[:110]}", file=console)
+        print()
+        print(format_summary(outcomes, notes))
+        print()
+        from retrain import registry
+        from retrain.keys import Keys
+        from retrain.registry_report import format_history, format_slots
+        from retrain.config import Settings
+
+        keys = Keys(cfg.name, Settings.from_env().prefix)
+        print(format_slots(registry.read_slots(store, keys)[0]))
+        print()
+        print(format_history(registry.history(store, keys)))
+        unexpected = [o for o in outcomes if o.get("outcome") in ("failed", "incomplete", "no outcome recorded")]
+        return 1 if unexpected else 0
+    finally:
+        s3.stop()
+        print(f"stopped the local S3 endpoint (pid {s3.proc.pid})")

@@ -1,0 +1,28 @@
+"""Model families: the only model-specific code, selected by `family:` in a model config.
+
+A family knows how to turn the assembled raw window into model-ready features, which
+preprocessing and cross-validation fit its task, and how to score and measure a model.
+Everything else (triggers, validation, registry, DAGs) is shared.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+_FAMILIES = {
+    "binary_classifier": "retrain.families.binary:BinaryClassifierFamily",
+    "sales_forecast": "retrain.families.sales:SalesForecastFamily",
+}
+
+
+def get_family(name: str):
+    try:
+        target = _FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown model family {name!r}; known: {sorted(_FAMILIES)}") from None
+    module, _, attr = target.partition(":")
+    return getattr(import_module(module), attr)()
+
+
+def known_families() -> list[str]:
+    return sorted(_FAMILIES)

@@ -1,0 +1,478 @@
+"""The weekly pipeline's steps: read inputs from S3, call the pure core, write records.
+
+Each step reads and writes only keys derived from the run (data week + run id), so a cleared
+task re-run, or a replayed week, rewrites the same objects with the same content. Steps
+return small JSON-able dicts (keys and decisions) for XCom; DataFrames and models stay in S3.
+No Airflow imports here: retrain.tasks adapts these to Airflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import subprocess
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from retrain import __version__
+from retrain.config import ModelConfig, Settings, expectations_dir
+from retrain.errors import GateRejected, MissingInputError, SmokeTestFailed
+from retrain.keys import Keys, version_id
+from retrain.storage import ObjectNotFound, S3Store, sha256_hex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a task knows about its run: derived from the DAG run, never from the clock."""
+
+    cfg: ModelConfig
+    settings: Settings
+    week: dt.date  # Monday of the data week (the run's data interval)
+    run_id: str
+    data_interval: tuple[str, str]
+    logical_date: str | None = None
+    dag_id: str = ""
+    triggered_by: dict = field(default_factory=dict)
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.cfg.name, self.settings.prefix)
+
+    def artifact(self, name: str) -> str:
+        return self.keys.run_artifact(self.week, self.run_id, name)
+
+    @property
+    def version(self) -> str:
+        return version_id(self.week, self.run_id)
+
+    def describe(self) -> dict:
+        return {
+            "model": self.cfg.name,
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "week": self.week.isoformat(),
+            "data_interval": list(self.data_interval),
+            "logical_date": self.logical_date,
+        }
+
+
+class Steps:
+    def __init__(self, ctx: RunContext, store: S3Store | None = None):
+        self.ctx = ctx
+        self.store = store or S3Store(ctx.settings)
+
+    @cached_property
+    def family(self):
+        from retrain.families import get_family
+
+        return get_family(self.ctx.cfg.family)
+
+    def loader(self):
+        from retrain.loader import LandingLoader
+
+        return LandingLoader(self.store, self.ctx.keys, self.ctx.cfg)
+
+    # ---------------------------------------------------------------- evaluate_triggers
+    def evaluate_triggers(self, force: bool = False) -> dict:
+        from retrain import registry
+        from retrain.drift import feature_drift, ks_statistic
+        from retrain.triggers import TriggerInputs, decide
+
+        ctx, cfg = self.ctx, self.ctx.cfg
+        champion = registry.champion(self.store, ctx.keys)
+        loader = self.loader()
+        batch, readable, problems = None, True, []
+        try:
+            batch = self.family.batch_frame(loader, cfg, ctx.week)
+        except MissingInputError as exc:
+            readable, problems = False, [str(exc)]
+        except KeyError as exc:  # prepare() could not find a required column
+            problems = [f"schema: missing column {exc}"]
+        if batch is not None:
+            required = list(self.family.feature_columns(cfg)) + [cfg.data.label]
+            missing = [c for c in required if c not in batch.columns]
+            if missing:
+                problems.append(f"schema: missing required columns {missing}")
+
+        drift = ks = performance = age = None
+        if champion is not None and readable and not problems:
+            model = registry.load_verified_model(self.store, ctx.keys, champion.version)
+            reference = self._version_frame(champion.version, "reference.parquet")
+            feats = self.family.feature_columns(cfg)
+            drift = feature_drift(reference, batch, list(cfg.triggers.psi_features), cfg.triggers)
+            current_scores = self.family.score(model, batch[feats])
+            ks, _ = ks_statistic(self.family.score(model, reference[feats]), current_scores)
+            performance = self.family.metrics(self.family.target(batch, cfg), current_scores, cfg)
+            age = (ctx.week - dt.date.fromisoformat(champion.week)).days
+
+        decision = decide(
+            TriggerInputs(
+                champion_present=champion is not None,
+                force=force,
+                batch_readable=readable,
+                schema_problems=problems,
+                drift=drift,
+                score_ks=ks,
+                performance=performance,
+                model_age_days=age,
+                batch_rows=0 if batch is None else len(batch),
+            ),
+            cfg.triggers,
+        )
+        record = {
+            **ctx.describe(),
+            **decision.to_dict(),
+            "champion": champion.version if champion else None,
+            "inputs": loader.lineage,
+        }
+        key = ctx.artifact("decision.json")
+        self.store.put_json(key, record)
+        log.info("trigger decision for week %s: %s (%s)", ctx.week, decision.trigger, decision.reason)
+        return {
+            "retrain": decision.retrain,
+            "trigger": decision.trigger,
+            "reason": decision.reason,
+            "champion": record["champion"],
+            "decision_key": key,
+        }
+
+    def skip(self, decision: dict) -> dict:
+        record = {**self.ctx.describe(), "outcome": "skipped", "reason": decision.get("reason"), "decision": decision}
+        key = self.ctx.artifact("skip.json")
+        self.store.put_json(key, record)
+        return {"outcome": "skipped", "reason": decision.get("reason"), "skip_key": key}
+
+    # ---------------------------------------------------------------- validate_data
+    def validate(self) -> dict:
+        """GX suite on the newest raw batch + checks over the training window; raises on critical."""
+        from retrain.features import assemble_window, window_weeks
+        from retrain.validation import raise_if_failed, validate
+
+        ctx, cfg = self.ctx, self.ctx.cfg
+        loader = self.loader()
+        batch = loader.batch(ctx.week)  # missing/unreadable -> MissingInputError (fails closed)
+        window = assemble_window(loader.batches(window_weeks(ctx.week, cfg.data.window_weeks), required=ctx.week))
+        suite = expectations_dir() / cfg.data.expectation_suite if cfg.data.expectation_suite else None
+        report = validate(batch, window, cfg.data, suite)
+        key = ctx.artifact("validation.json")
+        self.store.put_json(key, {**ctx.describe(), **report.to_dict(), "inputs": loader.lineage})
+        text = report.format_text()
+        log.info("%s\nreport: s3://%s/%s", text, self.store.bucket, key)
+        raise_if_failed(report, report_uri=f"s3://{self.store.bucket}/{key}")
+        return {
+            "passed": report.passed,
+            "warnings": len(report.warnings),
+            "failed": report.failed,
+            "total": report.total,
+            "report_key": key,
+        }
+
+    # ---------------------------------------------------------------- build_features
+    def build_features(self) -> dict:
+        from retrain.artifacts import dumps_model, fingerprint
+        from retrain.features import lineage_hash, split_out_of_time
+        from retrain.frames import to_bytes
+
+        ctx, cfg = self.ctx, self.ctx.cfg
+        loader = self.loader()
+        window = self.family.window_frame(loader, cfg, ctx.week)
+        train, holdout = split_out_of_time(window, cfg.training.holdout_weeks)
+        feats = self.family.feature_columns(cfg)
+        preprocessor = self.family.build_preprocessor(cfg)
+        preprocessor.fit(train[feats], self.family.target(train, cfg))  # training part only
+
+        files = {
+            "features/train.parquet": to_bytes(train),
+            "features/holdout.parquet": to_bytes(holdout),
+            "features/preprocessor.joblib": dumps_model(preprocessor),
+        }
+        manifest = {
+            **ctx.describe(),
+            "files": {},
+            "train_rows": len(train),
+            "holdout_rows": len(holdout),
+            "train_weeks": sorted(train["_week"].unique().tolist()),
+            "holdout_weeks": sorted(holdout["_week"].unique().tolist()),
+            "inputs": loader.lineage,
+            "data_hash": lineage_hash(loader.lineage),
+        }
+        for name, data in files.items():
+            self.store.put_bytes(ctx.artifact(name), data)
+            manifest["files"][name] = fingerprint(data)
+        key = ctx.artifact("features/manifest.json")
+        self.store.put_json(key, manifest)  # written last: readers trust only what it lists
+        return {"features_manifest": key, "train_rows": len(train), "holdout_rows": len(holdout),
+                "data_hash": manifest["data_hash"]}
+
+    def _run_file(self, manifest: dict, name: str) -> bytes:
+        from retrain.artifacts import verify
+
+        data = self.store.get_bytes(self.ctx.artifact(name))
+        verify(data, manifest["files"][name], name)
+        return data
+
+    def _run_frame(self, manifest: dict, name: str):
+        from retrain.frames import from_bytes
+
+        return from_bytes(self._run_file(manifest, name), "parquet", name=name)
+
+    def _run_model(self, manifest: dict, name: str):
+        from retrain.artifacts import loads_verified
+
+        return loads_verified(self.store.get_bytes(self.ctx.artifact(name)), manifest["files"][name], name)
+
+    def _version_frame(self, version: str, name: str):
+        from retrain import registry
+        from retrain.frames import from_bytes
+
+        return from_bytes(registry.load_verified(self.store, self.ctx.keys, version, name), "parquet", name=name)
+
+    # ---------------------------------------------------------------- train
+    def train(self) -> dict:
+        from retrain.artifacts import dumps_model, fingerprint
+        from retrain.frames import to_bytes
+        from retrain.training import train_candidates
+
+        ctx, cfg = self.ctx, self.ctx.cfg
+        features = self.store.get_json(ctx.artifact("features/manifest.json"))
+        train = self._run_frame(features, "features/train.parquet")
+        holdout = self._run_frame(features, "features/holdout.parquet")
+        preprocessor = self._run_model(features, "features/preprocessor.joblib")
+        result = train_candidates(train, holdout, cfg, self.family, preprocessor)
+
+        feats = self.family.feature_columns(cfg)
+        reference = holdout.sample(n=min(cfg.registry.reference_sample_rows, len(holdout)),
+                                   random_state=cfg.training.random_state).reset_index(drop=True)
+        canary = holdout.head(cfg.registry.canary_rows).reset_index(drop=True)
+        canary_predictions = [float(x) for x in self.family.score(result.model, canary[feats])]
+        winner = next(c for c in result.candidates if c.name == result.winner)
+        run_log = {
+            **ctx.describe(),
+            "bundle_version": bundle_version(),
+            "config": cfg.source_path and Path(cfg.source_path).name,
+            "data_window": {
+                "weeks": features["train_weeks"] + features["holdout_weeks"],
+                "train_weeks": features["train_weeks"],
+                "holdout_weeks": features["holdout_weeks"],
+                "inputs": features["inputs"],
+                "content_hash": features["data_hash"],
+            },
+            **result.summary(),
+            "winner_holdout_metrics": winner.holdout_metrics,
+            "winner_cv_mean": winner.cv_mean,
+        }
+        files = {
+            "challenger/model.joblib": dumps_model(result.model),
+            "challenger/reference.parquet": to_bytes(reference),
+            "challenger/canary.parquet": to_bytes(canary),
+        }
+        manifest = {**ctx.describe(), "files": {}, "winner": result.winner}
+        for name, data in files.items():
+            self.store.put_bytes(ctx.artifact(name), data)
+            manifest["files"][name] = fingerprint(data)
+        self.store.put_json(ctx.artifact("challenger/canary_predictions.json"), canary_predictions)
+        self.store.put_json(ctx.artifact("run_log.json"), run_log)
+        key = ctx.artifact("challenger/manifest.json")
+        self.store.put_json(key, manifest)
+        return {
+            "winner": result.winner,
+            "cv_mean": winner.cv_mean,
+            "selection_metric": result.selection_metric,
+            "run_log_key": ctx.artifact("run_log.json"),
+            "challenger_manifest": key,
+        }
+
+    # ---------------------------------------------------------------- evaluation_gate
+    def evaluation_gate(self) -> dict:
+        """Challenger and champion scored on the same holdout, in this run; the record is the decision."""
+        from retrain import registry
+        from retrain.gate import evaluate_gate
+
+        ctx, cfg = self.ctx, self.ctx.cfg
+        features = self.store.get_json(ctx.artifact("features/manifest.json"))
+        challenger_manifest = self.store.get_json(ctx.artifact("challenger/manifest.json"))
+        holdout = self._run_frame(features, "features/holdout.parquet")
+        feats = self.family.feature_columns(cfg)
+        y = self.family.target(holdout, cfg)
+        challenger = self._run_model(challenger_manifest, "challenger/model.joblib")
+        challenger_metrics = self.family.metrics(y, self.family.score(challenger, holdout[feats]), cfg)
+
+        champion = registry.champion(self.store, ctx.keys)
+        champion_metrics = None
+        if champion is not None:
+            model = registry.load_verified_model(self.store, ctx.keys, champion.version)
+            champion_metrics = self.family.metrics(y, self.family.score(model, holdout[feats]), cfg)
+
+        decision = evaluate_gate(challenger_metrics, champion_metrics, cfg.gate)
+        record = {
+            **ctx.describe(),
+            **decision.to_dict(),
+            "challenger_version": ctx.version,
+            "champion_version": champion.version if champion else None,
+            "holdout_rows": len(holdout),
+        }
+        key = ctx.artifact("gate.json")
+        self.store.put_json(key, record)
+        if not decision.passed:
+            raise GateRejected(
+                "evaluation gate rejected the challenger; the champion "
+                f"{champion.version if champion else '(none)'} stays:\n"
+                + "\n".join(f"  - {r}" for r in decision.reasons)
+                + f"\nreport: s3://{self.store.bucket}/{key}"
+            )
+        return {"passed": True, "first_deployment": decision.first_deployment, "gate_key": key,
+                "champion": record["champion_version"]}
+
+    # ---------------------------------------------------------------- promote
+    def promote(self) -> dict:
+        """Publish the blessed challenger as an immutable version, then move the slots (one write)."""
+        from retrain import registry
+
+        ctx = self.ctx
+        gate = self.store.get_json(ctx.artifact("gate.json"))
+        if not gate.get("passed"):  # the gate decided; promotion never decides again
+            raise GateRejected(f"gate.json for run {ctx.run_id} is not a pass; nothing to promote")
+        manifest = self.store.get_json(ctx.artifact("challenger/manifest.json"))
+        files = {
+            "model.joblib": self._run_file(manifest, "challenger/model.joblib"),
+            "reference.parquet": self._run_file(manifest, "challenger/reference.parquet"),
+            "canary.parquet": self._run_file(manifest, "challenger/canary.parquet"),
+            "canary_predictions.json": self.store.get_bytes(ctx.artifact("challenger/canary_predictions.json")),
+            "run_log.json": self.store.get_bytes(ctx.artifact("run_log.json")),
+            "gate.json": self.store.get_bytes(ctx.artifact("gate.json")),
+        }
+        registry.publish_version(
+            self.store, ctx.keys, ctx.version, files,
+            metadata={**ctx.describe(), "winner": manifest.get("winner")},
+        )
+        result = registry.promote(
+            self.store, ctx.keys, ctx.version, ctx.week, ctx.run_id,
+            reason=f"weekly retrain for {ctx.week.isoformat()} passed the evaluation gate",
+            actor=self.actor(),
+        )
+        record = {**ctx.describe(), "version": ctx.version, "status": result.status, "message": result.message}
+        self.store.put_json(ctx.artifact("promotion.json"), record)
+        log.info("promotion of %s: %s (%s)", ctx.version, result.status, result.message)
+        return {"version": ctx.version, "status": result.status, "message": result.message}
+
+    def actor(self, kind: str = "dag_run") -> dict:
+        return {"type": kind, "dag_id": self.ctx.dag_id, "run_id": self.ctx.run_id, **self.ctx.triggered_by}
+
+    # ---------------------------------------------------------------- smoke_test / rollback
+    def smoke_test(self) -> dict:
+        """Load the champion exactly as a serving process would and replay its canary predictions."""
+        from retrain.smoke import smoke_test_champion
+
+        result = smoke_test_champion(self.store, self.ctx.keys, self.ctx.cfg, expected_version=self.ctx.version)
+        self.store.put_json(self.ctx.artifact("smoke_test.json"), {**self.ctx.describe(), **result})
+        if result["status"] == "failed":
+            raise SmokeTestFailed(f"smoke test of {self.ctx.version} failed: {result['reason']}")
+        return result
+
+    def rollback_after_failed_smoke_test(self) -> dict:
+        from retrain import registry
+
+        result = registry.rollback(
+            self.store, self.ctx.keys,
+            reason=f"automatic: smoke test failed for {self.ctx.version}",
+            actor=self.actor("automatic_rollback"),
+            run_id=self.ctx.run_id,
+            expected_champion=self.ctx.version,
+        )
+        record = {**self.ctx.describe(), "status": result.status, "message": result.message}
+        self.store.put_json(self.ctx.artifact("rollback.json"), record)
+        return record
+
+    def manual_rollback(self, reason: str, to_version: str | None, dry_run: bool) -> dict:
+        """On-call rollback: verify and load the target first, then one conditional swap."""
+        from retrain import registry
+        from retrain.errors import RegistryError
+
+        if len(reason) < 3:
+            raise RegistryError("a rollback needs a reason (param 'reason'); nothing was changed")
+        result = registry.rollback(
+            self.store, self.ctx.keys, reason=reason, actor=self.actor("manual_rollback"),
+            to_version=to_version, dry_run=dry_run, run_id=self.ctx.run_id,
+        )
+        slots = result.slots
+        out = {
+            "status": result.status,
+            "message": result.message,
+            "dry_run": dry_run,
+            "champion": slots.champion.version if slots and slots.champion else None,
+            "previous": slots.previous.version if slots and slots.previous else None,
+        }
+        log.info("rollback of %s: %s", self.ctx.cfg.name, out)
+        return out
+
+    def smoke_test_current(self, expected_version: str | None) -> dict:
+        from retrain.smoke import smoke_test_champion
+
+        result = smoke_test_champion(self.store, self.ctx.keys, self.ctx.cfg, expected_version=expected_version)
+        if result["status"] != "passed":
+            raise SmokeTestFailed(f"smoke test of the restored champion: {result['status']}: {result.get('reason')}")
+        return result
+
+    def promoted_by_this_run(self) -> bool:
+        """True only if this run's promotion landed and its version is still the champion."""
+        from retrain import registry
+
+        try:
+            promotion = self.store.get_json(self.ctx.artifact("promotion.json"))
+        except ObjectNotFound:
+            return False
+        champion = registry.champion(self.store, self.ctx.keys)
+        return (promotion.get("status") in ("promoted", "already_promoted")
+                and champion is not None and champion.version == self.ctx.version)
+
+    # ---------------------------------------------------------------- record_outcome
+    def _record(self, name: str) -> dict | None:
+        try:
+            return self.store.get_json(self.ctx.artifact(name))
+        except ObjectNotFound:
+            return None
+
+    def record_outcome(self, task_states: dict[str, str | None]) -> dict:
+        """Summarise the run from its task states and records: one `outcome.json` per run."""
+        from retrain import registry
+        from retrain.outcome import summarise
+
+        records = {name: self._record(f"{name}.json") for name in OUTCOME_RECORDS}
+        champion = registry.champion(self.store, self.ctx.keys)
+        outcome = summarise(task_states, records, self.ctx.version)
+        record = {
+            **self.ctx.describe(),
+            **outcome,
+            "champion_after": champion.version if champion else None,
+            "task_states": task_states,
+            "run_prefix": self.ctx.keys.run_prefix(self.ctx.week, self.ctx.run_id),
+            "bucket": self.store.bucket,
+        }
+        self.store.put_json(self.ctx.artifact("outcome.json"), record)
+        log.info("run outcome: %s (%s); champion now %s", outcome["outcome"], outcome["reason"],
+                 record["champion_after"])
+        return record
+
+
+OUTCOME_RECORDS = ("decision", "skip", "validation", "gate", "promotion", "smoke_test", "rollback")
+
+
+def bundle_version() -> str:
+    """Package version plus the git commit when known (baked into the image as RETRAIN_GIT_COMMIT)."""
+    commit = os.environ.get("RETRAIN_GIT_COMMIT")
+    if not commit:
+        try:
+            commit = subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                capture_output=True, text=True, timeout=5, check=True,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            commit = "unknown"
+    return f"{__version__}+{commit}"
+
+
+__all__ = ["RunContext", "Steps", "bundle_version", "ObjectNotFound", "sha256_hex"]

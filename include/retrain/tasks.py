@@ -1,0 +1,189 @@
+"""The Airflow adapter: task callables that turn an Airflow context into a RunContext and
+map the bundle's errors onto Airflow's retry semantics.
+
+Deterministic failures (bad data, a rejected challenger, a registry refusal) become
+AirflowFailException, so they fail at once instead of retrying; transient storage errors
+propagate unchanged and are retried with exponential backoff (see dag_factory.DEFAULT_ARGS).
+This is the only module of the package, with dag_factory, that imports Airflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+
+from retrain.config import Settings, load_model_config
+from retrain.errors import DeterministicError
+
+log = logging.getLogger(__name__)
+
+
+def data_week(start, end, run_after, timezone: str) -> dt.date:
+    """Monday of the week a run covers, from its data interval (never from the clock).
+
+    A full-week interval gives its start week. A run without a real interval (a manual
+    trigger with no logical date, or a zero-length one) covers the last complete week
+    before it was triggered.
+    """
+    import pendulum
+
+    from retrain.keys import week_start
+
+    tz = pendulum.timezone(timezone)
+    if start is not None and end is not None and (end - start) >= dt.timedelta(days=6):
+        return week_start(pendulum.instance(start).in_timezone(tz).date())
+    anchor = end or run_after
+    if anchor is None:
+        raise DeterministicError("the DAG run has neither a data interval nor a run_after time")
+    return week_start(pendulum.instance(anchor).in_timezone(tz).date()) - dt.timedelta(days=7)
+
+
+def run_context(model: str, context):
+    from retrain.steps import RunContext
+
+    cfg = load_model_config(model)
+    dag_run = context["dag_run"]
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    week = data_week(start, end, getattr(dag_run, "run_after", None), cfg.schedule.timezone)
+    logical = context.get("logical_date")
+    triggered_by = {
+        "run_type": str(getattr(dag_run, "run_type", "") or ""),
+        "user": getattr(dag_run, "triggering_user_name", None),
+    }
+    return RunContext(
+        cfg=cfg,
+        settings=Settings.from_env(),
+        week=week,
+        run_id=dag_run.run_id,
+        data_interval=(
+            start.isoformat() if start else week.isoformat(),
+            end.isoformat() if end else (week + dt.timedelta(days=7)).isoformat(),
+        ),
+        logical_date=logical.isoformat() if logical else None,
+        dag_id=dag_run.dag_id,
+        triggered_by=triggered_by,
+    )
+
+
+def _airflow_errors(fn):
+    """Deterministic bundle errors fail the task without retries; the rest propagate."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            return fn(*args, **kwargs)
+        except DeterministicError as exc:
+            log.error("%s", exc)
+            raise AirflowFailException(str(exc)) from exc
+
+    return wrapper
+
+
+def _steps(model: str, context):
+    from retrain.steps import Steps
+
+    return Steps(run_context(model, context))
+
+
+@_airflow_errors
+def evaluate_triggers(model: str, **context) -> dict:
+    params = context.get("params") or {}
+    return _steps(model, context).evaluate_triggers(force=bool(params.get("force", False)))
+
+
+def choose_branch(model: str, **context) -> str:
+    decision = context["ti"].xcom_pull(task_ids="evaluate_triggers") or {}
+    return "validate_data" if decision.get("retrain", True) else "skip"
+
+
+@_airflow_errors
+def skip(model: str, **context) -> dict:
+    decision = context["ti"].xcom_pull(task_ids="evaluate_triggers") or {}
+    return _steps(model, context).skip(decision)
+
+
+@_airflow_errors
+def validate_data(model: str, **context) -> dict:
+    return _steps(model, context).validate()
+
+
+@_airflow_errors
+def build_features(model: str, **context) -> dict:
+    return _steps(model, context).build_features()
+
+
+@_airflow_errors
+def train(model: str, **context) -> dict:
+    return _steps(model, context).train()
+
+
+@_airflow_errors
+def evaluation_gate(model: str, **context) -> dict:
+    return _steps(model, context).evaluation_gate()
+
+
+@_airflow_errors
+def promote(model: str, **context) -> dict:
+    return _steps(model, context).promote()
+
+
+@_airflow_errors
+def smoke_test(model: str, **context) -> dict:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    result = _steps(model, context).smoke_test()
+    if result["status"] == "skipped":
+        raise AirflowSkipException(result["reason"])
+    return result
+
+
+@_airflow_errors
+def rollback(model: str, **context) -> dict:
+    """Runs when smoke_test failed (or an earlier task did): roll back only this run's promotion."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    steps = _steps(model, context)
+    if not steps.promoted_by_this_run():
+        raise AirflowSkipException("this run promoted nothing: nothing to roll back")
+    record = steps.rollback_after_failed_smoke_test()
+    raise AirflowFailException(
+        f"smoke test failed for {steps.ctx.version}; rolled back: {record['status']} ({record['message']})"
+    )
+
+
+@_airflow_errors
+def record_outcome(model: str, **context) -> dict:
+    """The run's single leaf: writes outcome.json and fails the run unless it ended cleanly."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    ti, dag_run = context["ti"], context["dag_run"]
+    states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id])
+    task_states = {k: str(v) if v is not None else None for k, v in (states.get(dag_run.run_id) or {}).items()}
+    outcome = _steps(model, context).record_outcome(task_states)
+    if not outcome["ok"]:
+        raise AirflowFailException(f"{outcome['outcome']}: {outcome['reason']}")
+    return outcome
+
+
+# ------------------------------------------------------------------ on-call rollback DAG
+@_airflow_errors
+def manual_rollback(model: str, **context) -> dict:
+    params = context.get("params") or {}
+    return _steps(model, context).manual_rollback(
+        reason=str(params.get("reason") or "").strip(),
+        to_version=(params.get("to_version") or None),
+        dry_run=bool(params.get("dry_run", False)),
+    )
+
+
+@_airflow_errors
+def manual_rollback_smoke_test(model: str, **context) -> dict:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    result = context["ti"].xcom_pull(task_ids="rollback") or {}
+    if result.get("dry_run"):
+        raise AirflowSkipException("dry run: nothing was changed, nothing to smoke-test")
+    return _steps(model, context).smoke_test_current(expected_version=result.get("champion"))
