@@ -1,14 +1,55 @@
-"""Shared fixtures: a real S3 endpoint (moto server on loopback) and a store bound to it."""
+"""Shared fixtures: a real S3 endpoint (moto server on loopback), a store bound to it, and a
+throw-away Airflow home with its own SQLite metadata DB.
+
+Airflow reads its configuration once, at first import, so the test Airflow home is set here,
+at conftest import time, before any test module can import airflow. Tests never touch the
+developer's airflow_home/.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
-from retrain.config import Settings
-from retrain.local_s3 import MotoServer, local_env
+ROOT = Path(__file__).resolve().parents[1]
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="retrain-test-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+)
+
+from retrain.config import Settings  # noqa: E402  (after the Airflow env is set)
+from retrain.local_s3 import MotoServer, local_env  # noqa: E402
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB in the session's Airflow home (for dag.test())."""
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )
+    return _AIRFLOW_HOME
 
 
 @pytest.fixture(scope="session")

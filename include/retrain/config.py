@@ -110,6 +110,7 @@ class TrainingConfig:
     cv_max_rows: int = 200_000
     random_state: int = 42
     holdout_weeks: int = 1
+    threads: int = 1  # OpenMP/BLAS threads per fit: oversubscribed threads stall badly on shared workers
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def format_history(entries: list[dict[str, Any]]) -> str:
             action,
             f"{_cell(e.get('from_version'))} -> {_cell(e.get('to_version'))}",
             _cell(e.get("reason")),
-            _cell(describe_actor(e.get("actor"))),
+            _cell(describe_actor(e.get("actor")), 100),
         ])
     return _table(["GEN", "TIME", "ACTION", "FROM -> TO", "REASON", "ACTOR"], rows)
 

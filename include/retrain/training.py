@@ -130,6 +130,13 @@ def train_candidates(
     fitted_preprocessor,
 ) -> TrainingResult:
     """CV every candidate, fit each on the full training part, pick the winner by CV mean."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=cfg.training.threads):
+        return _train_candidates(train_frame, holdout_frame, cfg, family, fitted_preprocessor)
+
+
+def _train_candidates(train_frame, holdout_frame, cfg: ModelConfig, family, fitted_preprocessor) -> TrainingResult:
     started = time.perf_counter()
     feats = family.feature_columns(cfg)
     y_train = family.target(train_frame, cfg)

@@ -12,7 +12,6 @@ import io
 import json
 
 import pytest
-
 from retrain import registry
 from retrain.errors import IntegrityError, RegistryError
 from retrain.keys import Keys, validate_key, version_id

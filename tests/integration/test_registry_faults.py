@@ -18,7 +18,6 @@ import textwrap
 import threading
 
 import pytest
-
 from retrain import registry, registry_audit
 from retrain.errors import ConflictError, TransientStorageError
 from retrain.keys import Keys, version_id
