@@ -46,8 +46,10 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/retrain demo --model fraud --start 2026-01-05 --weeks 12 --scenario demo
 
+# pytest exits 5 when it collected no test: that is a failure here, never a pass.
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	@$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 lint: install
 	$(BIN)/ruff check dags include plugins tests

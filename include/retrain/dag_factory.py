@@ -164,5 +164,11 @@ def build_rollback_dag(cfg: ModelConfig):
             python_callable=_call("manual_rollback", name),
             retries=0,  # a refusal is deterministic; a transient error is safe to re-trigger
             on_failure_callback=failure_notifier(cfg),
-        ) >> PythonOperator(task_id="smoke_test", python_callable=_call("manual_rollback_smoke_test", name))
+        ) >> PythonOperator(
+            task_id="smoke_test",
+            python_callable=_call("manual_rollback_smoke_test", name),
+            # the restored champion failing its smoke test is an incident too; a successful
+            # on-call rollback is a deliberate human action and sends no alert
+            on_failure_callback=failure_notifier(cfg),
+        )
     return dag

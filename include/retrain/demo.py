@@ -49,8 +49,8 @@ def run_time_for(week: dt.date, cfg) -> dt.datetime:
 
 def run_weeks(dag, cfg, store, weeks: list[dt.date], conf: dict | None = None) -> list[dict]:
     """Run the DAG once per data week (in order) with dag.test(); return each run's outcome record."""
-    from retrain.keys import Keys
     from retrain.config import Settings
+    from retrain.keys import Keys
     from retrain.storage import ObjectNotFound
 
     keys = Keys(cfg.name, Settings.from_env().prefix)
@@ -145,9 +145,9 @@ def run_demo(model: str, start: dt.date, weeks: int, scenario: str, rows: int | 
         print(format_summary(outcomes, notes))
         print()
         from retrain import registry
+        from retrain.config import Settings
         from retrain.keys import Keys
         from retrain.registry_report import format_history, format_slots
-        from retrain.config import Settings
 
         keys = Keys(cfg.name, Settings.from_env().prefix)
         print(format_slots(registry.read_slots(store, keys)[0]))

@@ -6,6 +6,7 @@ their PIDs under .run/, and prints the URL and login; `retrain dev down` stops b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -70,7 +71,9 @@ def up() -> int:
     os.environ.update(env)
     from retrain.storage import S3Store
 
-    S3Store.from_env().ensure_bucket()
+    store = S3Store.from_env()
+    store.ensure_bucket()
+    _land_sample_data(store)
     migrate_db()
     log = open(RUN_DIR / "airflow.log", "ab")  # noqa: SIM115 (handed to the child)
     proc = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"], env=env,
@@ -92,9 +95,22 @@ def up() -> int:
     login = json.loads(pw_file.read_text()) if pw_file.exists() else {}
     print(f"Airflow UI: {url}   login: {', '.join(f'{u} / {p}' for u, p in login.items()) or 'see airflow.log'}")
     print(f"Local S3:   {s3.endpoint_url}   bucket: {os.environ['RETRAIN_BUCKET']}")
-    print("Land data:  AIRFLOW_CONN_AWS_DEFAULT=... retrain data generate --model fraud --start 2026-01-05 --weeks 12")
+    print("Landed:     12 synthetic weeks per model from 2026-01-05 (scenario 'demo'); trigger retrain_fraud")
+    print("            with logical date 2026-01-12T02:00 (or any later Monday) in the UI")
     print("Stop:       make down")
     return 0
+
+
+def _land_sample_data(store) -> None:
+    """Synthetic weeks for every model with a generator, so the UI has something to run on."""
+    import datetime as dt
+
+    from retrain.config import load_all_models
+    from retrain.datagen.landing import GENERATORS, land_weeks
+
+    for cfg in load_all_models():
+        if cfg.name in GENERATORS:
+            land_weeks(store, cfg, start=dt.date(2026, 1, 5), weeks=12, scenario="demo", history_weeks=1)
 
 
 def down() -> int:
@@ -105,10 +121,8 @@ def down() -> int:
             continue
         pid = int(pid_file.read_text())
         if _pid_alive(pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):  # it exited between the check and the kill
                 os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             for _ in range(50):
                 if not _pid_alive(pid):
                     break

@@ -345,10 +345,15 @@ class Steps:
             "run_log.json": self.store.get_bytes(ctx.artifact("run_log.json")),
             "gate.json": self.store.get_bytes(ctx.artifact("gate.json")),
         }
-        registry.publish_version(
-            self.store, ctx.keys, ctx.version, files,
-            metadata={**ctx.describe(), "winner": manifest.get("winner")},
-        )
+        # A cleared re-run whose promotion is already decided (superseded by a newer champion, or
+        # already the champion) must not re-publish: its re-run gate.json differs from the published
+        # one and versions are immutable. registry.promote judges before it verifies the version.
+        slots, _ = registry.read_slots(self.store, ctx.keys)
+        if registry._judge_promotion(slots, ctx.version, ctx.week.isoformat()) is None:
+            registry.publish_version(
+                self.store, ctx.keys, ctx.version, files,
+                metadata={**ctx.describe(), "winner": manifest.get("winner")},
+            )
         result = registry.promote(
             self.store, ctx.keys, ctx.version, ctx.week, ctx.run_id,
             reason=f"weekly retrain for {ctx.week.isoformat()} passed the evaluation gate",

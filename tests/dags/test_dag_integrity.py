@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from retrain.config import load_all_models
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 def test_roundtrip(store):
-    from retrain.storage import PreconditionFailed
     import pytest
+    from retrain.storage import PreconditionFailed
     e = store.put_bytes("a/b.json", b"1", if_none_match=True)
     with pytest.raises(PreconditionFailed):
         store.put_bytes("a/b.json", b"2", if_none_match=True)

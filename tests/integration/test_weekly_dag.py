@@ -13,7 +13,6 @@ import os
 import uuid
 
 import pytest
-
 from retrain import registry
 from retrain.config import Settings, load_model_config
 from retrain.keys import Keys
@@ -27,7 +26,6 @@ WEEKS = [START + dt.timedelta(weeks=i) for i in range(12)]
 @pytest.fixture(scope="module")
 def story(moto_server, airflow_db):
     from airflow.dag_processing.dagbag import DagBag
-
     from retrain.datagen.landing import land_weeks
     from retrain.demo import run_weeks
     from retrain.storage import S3Store
@@ -47,7 +45,7 @@ def story(moto_server, airflow_db):
         for week in WEEKS:
             outcomes.append(run_weeks(dag, cfg, store, [week])[0])
             snapshots.append(registry.read_slots(store, keys)[0])
-        yield {"outcomes": dict(zip(WEEKS, outcomes)), "slots": dict(zip(WEEKS, snapshots)),
+        yield {"outcomes": dict(zip(WEEKS, outcomes, strict=True)), "slots": dict(zip(WEEKS, snapshots, strict=True)),
                "store": store, "keys": keys, "cfg": cfg}
     finally:
         if saved is None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 
 import numpy as np
 import pandas as pd
@@ -137,11 +136,9 @@ def test_positive_rate_follows_label_rate(stable_test):
     assert abs(week(3, label_rate=0.12)["is_fraud"].mean() - 0.12) <= 0.015
 
 
-def test_one_million_rows_is_fast():
-    """The benchmark generates 13 weeks x ~77k rows; 1M rows must take seconds, not minutes."""
-    started = time.perf_counter()
+def test_one_million_rows_have_unique_ids_and_the_configured_rate():
+    """The benchmark generates ~1M rows a window (its speed is measured in `make bench`)."""
     df = generate_week(MONDAY, WeekSpec(rows=1_000_000))
-    assert time.perf_counter() - started < 10
     assert len(df) == 1_000_000 and df["transaction_id"].is_unique
     assert abs(df["is_fraud"].mean() - 0.06) < 0.002
 
