@@ -504,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
 
     apply_airflow_env()  # project-local AIRFLOW_HOME unless the caller chose one
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # keep the stages' INFO logs off the table
     started = time.time()
     info: dict[str, Any] = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                             "cpus": os.cpu_count(), "load_average_start": [round(x, 2) for x in os.getloadavg()],

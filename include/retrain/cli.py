@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except RetrainError as exc:
+    except (RetrainError, ValueError, KeyError) as exc:  # user errors: a message, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -68,6 +68,8 @@ def up() -> int:
         return 1
     s3 = MotoServer(port=S3_PORT, pid_file=RUN_DIR / "moto.pid", log_file=RUN_DIR / "moto.log").start()
     env = {**os.environ, **local_env(s3.endpoint_url, os.environ.get("RETRAIN_BUCKET", "retrain-dev"))}
+    # standalone starts its components as `airflow ...` from PATH: make it this venv's airflow
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     os.environ.update(env)
     from retrain.storage import S3Store
 
@@ -80,17 +82,19 @@ def up() -> int:
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     (RUN_DIR / "airflow.pid").write_text(str(proc.pid))
     url = f"http://127.0.0.1:{UI_PORT}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 240
+    while True:
         try:
-            urllib.request.urlopen(url + "/api/v2/monitor/health", timeout=2)  # noqa: S310 (loopback)
-            break
+            with urllib.request.urlopen(url + "/api/v2/monitor/health", timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    break
         except OSError:
-            if proc.poll() is not None:
-                print(f"airflow standalone exited ({proc.returncode}); see {RUN_DIR / 'airflow.log'}")
-                s3.stop()
-                return 1
-            time.sleep(2)
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            print(f"airflow standalone did not come up; see {RUN_DIR / 'airflow.log'}")
+            down()
+            return 1
+        time.sleep(2)
     pw_file = Path(os.environ["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
     login = json.loads(pw_file.read_text()) if pw_file.exists() else {}
     print(f"Airflow UI: {url}   login: {', '.join(f'{u} / {p}' for u, p in login.items()) or 'see airflow.log'}")

@@ -150,19 +150,41 @@ class Steps:
     def validate(self) -> dict:
         """GX suite on the newest raw batch + checks over the training window; raises on critical."""
         from retrain.features import assemble_window, window_weeks
-        from retrain.validation import raise_if_failed, validate
+        from retrain.validation import ValidationReport, raise_if_failed, validate
 
         ctx, cfg = self.ctx, self.ctx.cfg
         loader = self.loader()
         batch = loader.batch(ctx.week)  # missing/unreadable -> MissingInputError (fails closed)
-        window = assemble_window(loader.batches(window_weeks(ctx.week, cfg.data.window_weeks), required=ctx.week))
-        suite = expectations_dir() / cfg.data.expectation_suite if cfg.data.expectation_suite else None
-        report = validate(batch, window, cfg.data, suite)
+        family_stages = getattr(self.family, "validation_stages", None)
+        if family_stages is None:
+            window = assemble_window(loader.batches(window_weeks(ctx.week, cfg.data.window_weeks), required=ctx.week))
+            suite = expectations_dir() / cfg.data.expectation_suite if cfg.data.expectation_suite else None
+            stages = [validate(batch, window, cfg.data, suite)]
+        else:
+            # A family with its own stages (e.g. processed data, features) replaces the generic
+            # window checks; the weekly-batch suite still runs first, and the family sees its
+            # report so it can stop at the first failed stage (later stages listed as not run).
+            from retrain.validation import run_suite, suite_path_for
+
+            batch_report = run_suite(batch, suite_path_for(cfg.data), stage="raw batch")
+            stages = [batch_report, *family_stages(loader, cfg, ctx.week, batch_report)]
+        report = stages[0] if len(stages) == 1 else ValidationReport.combine(
+            " + ".join(s.stage for s in stages), *stages)
         key = ctx.artifact("validation.json")
-        self.store.put_json(key, {**ctx.describe(), **report.to_dict(), "inputs": loader.lineage})
+        summary = [stage_summary(i, s) for i, s in enumerate(stages, start=1)]
+        self.store.put_json(key, {**ctx.describe(), **report.to_dict(), "stages": summary, "inputs": loader.lineage})
         text = report.format_text()
+        if len(stages) > 1:
+            for s, line in zip(stages, summary, strict=True):
+                log.info("stage %s\n%s", line["line"], s.format_text() if not line.get("not_run") else "")
+            text = "\n".join(["Stages:", *(f"  {line['line']}" for line in summary), text])
         log.info("%s\nreport: s3://%s/%s", text, self.store.bucket, key)
-        raise_if_failed(report, report_uri=f"s3://{self.store.bucket}/{key}")
+        uri = f"s3://{self.store.bucket}/{key}"
+        if not report.passed and len(stages) > 1:  # the stage list belongs in the failure text too
+            from retrain.errors import DataValidationError
+
+            raise DataValidationError(f"{text}\nFull report: {uri}", report={**report.to_dict(), "report_uri": uri})
+        raise_if_failed(report, report_uri=uri)
         return {
             "passed": report.passed,
             "warnings": len(report.warnings),
@@ -461,6 +483,26 @@ class Steps:
         log.info("run outcome: %s (%s); champion now %s", outcome["outcome"], outcome["reason"],
                  record["champion_after"])
         return record
+
+
+def stage_summary(step: int, report) -> dict:
+    """One validation stage as listed in validation.json and the log: counts, or why it did not run."""
+    not_run = (report.meta or {}).get("not_run")
+    status = "NOT RUN" if not_run else report.status
+    line = f"{step}. {report.stage}: {status}"
+    line += f" ({not_run})" if not_run else f" ({report.successful}/{report.total} passed, {report.failed} failed)"
+    return {
+        "step": step,
+        "stage": report.stage,
+        "status": status,
+        "not_run": not_run,
+        "total": report.total,
+        "successful": report.successful,
+        "failed": report.failed,
+        "critical_failures": [r.label for r in report.critical_failures],
+        "warnings": [r.label for r in report.warnings],
+        "line": line,
+    }
 
 
 OUTCOME_RECORDS = ("decision", "skip", "validation", "gate", "promotion", "smoke_test", "rollback")

@@ -82,6 +82,13 @@ def _airflow_errors(fn):
     return wrapper
 
 
+def _task_states(context) -> dict[str, str | None]:
+    """Current states of this run's task instances (states, unlike S3 records, are never stale)."""
+    ti, dag_run = context["ti"], context["dag_run"]
+    states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id])
+    return {k: str(v) if v is not None else None for k, v in (states.get(dag_run.run_id) or {}).items()}
+
+
 def _steps(model: str, context):
     from retrain.steps import Steps
 
@@ -146,8 +153,11 @@ def rollback(model: str, **context) -> dict:
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     steps = _steps(model, context)
+    smoke_state = _task_states(context).get("smoke_test")
+    if smoke_state != "failed":  # an earlier task failed (upstream_failed): not a failed promotion
+        raise AirflowSkipException(f"smoke_test is {smoke_state}, not failed: nothing to roll back")
     if not steps.promoted_by_this_run():
-        raise AirflowSkipException("this run promoted nothing: nothing to roll back")
+        raise AirflowSkipException("this run's version is not the champion: nothing to roll back")
     record = steps.rollback_after_failed_smoke_test()
     raise AirflowFailException(
         f"smoke test failed for {steps.ctx.version}; rolled back: {record['status']} ({record['message']})"
@@ -159,10 +169,7 @@ def record_outcome(model: str, **context) -> dict:
     """The run's single leaf: writes outcome.json and fails the run unless it ended cleanly."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    ti, dag_run = context["ti"], context["dag_run"]
-    states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id])
-    task_states = {k: str(v) if v is not None else None for k, v in (states.get(dag_run.run_id) or {}).items()}
-    outcome = _steps(model, context).record_outcome(task_states)
+    outcome = _steps(model, context).record_outcome(_task_states(context))
     if not outcome["ok"]:
         raise AirflowFailException(f"{outcome['outcome']}: {outcome['reason']}")
     return outcome

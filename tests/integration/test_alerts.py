@@ -26,7 +26,6 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-
 from retrain.config import Settings, load_model_config
 from retrain.keys import Keys
 
@@ -73,7 +72,6 @@ def smtp_conn(port: int) -> str:
 @pytest.fixture(scope="module")
 def smtp_server():
     from aiosmtpd.controller import Controller
-
     from retrain.local_s3 import free_port
 
     inbox = Inbox()
@@ -115,7 +113,6 @@ def land(store, cfg, week: dt.date, **spec) -> None:
 @pytest.fixture(scope="module")
 def story(alert_env, smtp_server, airflow_db):
     from airflow.dag_processing.dagbag import DagBag
-
     from retrain.demo import run_weeks
 
     store, cfg, inbox = alert_env.store, alert_env.cfg, smtp_server.inbox
@@ -178,7 +175,7 @@ def test_rerunning_the_same_failed_week_does_not_alert_again(story):
 
 # ----------------------------------------------------------------- the notifier on its own
 def fake_context(cfg, run_id: str, week: dt.date, exception: Exception, task_id="record_outcome", dag_id=None):
-    start = dt.datetime(week.year, week.month, week.day, tzinfo=dt.timezone.utc)
+    start = dt.datetime(week.year, week.month, week.day, tzinfo=dt.UTC)
     end = start + dt.timedelta(days=7)
     dag_run = SimpleNamespace(dag_id=dag_id or cfg.retrain_dag_id, run_id=run_id, run_after=end,
                               run_type="manual", triggering_user_name="test")
