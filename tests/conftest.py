@@ -37,7 +37,23 @@ from retrain.local_s3 import MotoServer, local_env  # noqa: E402
 
 
 def pytest_sessionfinish(session, exitstatus):
+    """`make test` must leave nothing running: any child process still alive fails the session."""
+    import time
+
+    import psutil
+
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+    deadline = time.monotonic() + 10
+    children = psutil.Process().children(recursive=True)
+    while children and time.monotonic() < deadline:
+        time.sleep(0.5)
+        children = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    if children:
+        names = [f"{c.pid}:{' '.join(c.cmdline()[:3])}" for c in children]
+        for child in children:
+            child.kill()
+        session.config.get_terminal_writer().line(f"processes left running by the tests (killed): {names}", red=True)
+        session.exitstatus = 1
 
 
 @pytest.fixture(scope="session")

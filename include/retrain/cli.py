@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -27,6 +28,26 @@ def _store():
     from retrain.storage import S3Store
 
     return S3Store.from_env()
+
+
+@contextlib.contextmanager
+def _logs_to_stderr():
+    """Airflow (imported for the S3 connection) logs to stdout; a command's stdout is its output
+    (`--json` is parsed by machines), so log lines go to stderr while the command works."""
+    import logging
+
+    import airflow  # noqa: F401  (configures Airflow's logging now, on the real stdout)
+
+    moved = [h for h in logging.getLogger().handlers
+             if isinstance(h, logging.StreamHandler) and h.stream is sys.stdout]
+    for handler in moved:
+        handler.setStream(sys.stderr)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # structlog loggers write to sys.stdout
+            yield
+    finally:
+        for handler in moved:
+            handler.setStream(sys.stdout)
 
 
 def cmd_data_generate(args) -> int:
@@ -50,18 +71,20 @@ def cmd_registry(args) -> int:
     from retrain.keys import Keys
     from retrain.registry_report import format_history, format_slots
 
-    cfg = load_model_config(args.model)
-    store = _store()
-    keys = Keys(cfg.name, Settings.from_env().prefix)
-    if args.action == "show":
-        slots, _ = registry.read_slots(store, keys)
-        if args.json:
-            print(json.dumps(slots.to_dict() if slots else None, indent=2, sort_keys=True))
+    with _logs_to_stderr():
+        cfg = load_model_config(args.model)
+        store = _store()
+        keys = Keys(cfg.name, Settings.from_env().prefix)
+        if args.action == "show":
+            slots, _ = registry.read_slots(store, keys)
+            if args.json:
+                text = json.dumps(slots.to_dict() if slots else None, indent=2, sort_keys=True)
+            else:
+                text = format_slots(slots)
         else:
-            print(format_slots(slots))
-    else:
-        entries = registry.history(store, keys)
-        print(json.dumps(entries, indent=2, sort_keys=True) if args.json else format_history(entries))
+            entries = registry.history(store, keys)
+            text = json.dumps(entries, indent=2, sort_keys=True) if args.json else format_history(entries)
+    print(text)
     return 0
 
 

@@ -24,7 +24,6 @@ a crash at any point and converges to the state of an uninterrupted run.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import logging
 import os
@@ -362,11 +361,12 @@ def load_verified(store, keys: Keys, version: str, name: str) -> bytes:
 
 
 def load_verified_model(store, keys: Keys, version: str, name: str = MODEL_FILE) -> Any:
-    """The model object of a version: verified bytes, then joblib. The only place that unpickles."""
-    data = load_verified(store, keys, version, name)
-    import joblib
+    """The model object of a version: bytes verified against the manifest, then unpickled."""
+    from retrain.artifacts import loads_verified
 
-    return joblib.load(io.BytesIO(data))
+    manifest = read_manifest(store, keys, version)
+    data = _get_checked(store, keys, version, manifest, name)
+    return loads_verified(data, manifest["files"][name], f"{version}/{name}")
 
 
 def materialize(store, keys: Keys, version: str, dest_dir: str | os.PathLike) -> dict[str, Any]:

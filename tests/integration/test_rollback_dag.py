@@ -53,13 +53,12 @@ def run_id_for(week: dt.date) -> str:
 @pytest.fixture(scope="module")
 def version_files() -> dict[dt.date, dict[str, bytes]]:
     """The files of one real model version per week (trained once per module, published per test)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-
     from retrain.artifacts import dumps_model
     from retrain.datagen.fraud import WeekSpec, generate_week
     from retrain.families import get_family
     from retrain.frames import to_bytes
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
 
     cfg = load_model_config(MODEL)
     family = get_family(cfg.family)
@@ -114,6 +113,28 @@ def trigger(parse_dag, **conf):
         ).all()
         states = {ti.task_id: str(ti.state) if ti.state else None for ti in tis}
     return dagrun, states
+
+
+def returned(dagrun, task_id: str):
+    """What a task of the run returned (its XCom)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        row = session.scalars(select(XComModel).where(
+            XComModel.dag_id == dagrun.dag_id, XComModel.run_id == dagrun.run_id,
+            XComModel.task_id == task_id, XComModel.key == "return_value")).one()
+        return XComModel.deserialize_value(row)
+
+
+def dag_run_count(dag_id: str) -> int:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        return session.scalar(select(func.count()).select_from(DagRun).where(DagRun.dag_id == dag_id))
 
 
 def tamper(store, version: str, name: str = registry.MODEL_FILE) -> bytes:
@@ -190,11 +211,14 @@ def test_dry_run_changes_nothing(rollback_dag, store, version_files):
 
     assert str(dagrun.state) == "success"
     assert states == {"rollback": "success", "smoke_test": "skipped"}
+    report = returned(dagrun, "rollback")
+    assert report["status"] == "dry_run" and report["dry_run"] is True
+    assert f"would roll back fraud {v2} -> {v1}" in report["message"]
     assert registry_objects(store) == before  # not a byte changed, no audit record either
     assert_registry(store, champion=v2, previous=v1, actions=[PROMOTE, PROMOTE])
 
 
-def test_no_previous_version_fails_clearly_and_leaves_the_champion(rollback_dag, store, version_files, caplog):
+def test_no_previous_version_fails_clearly_and_leaves_the_champion(rollback_dag, store, version_files):
     v1 = ship(store, version_files, W1)
 
     dagrun, states = trigger(rollback_dag, reason="bad predictions reported")
@@ -209,6 +233,7 @@ def test_no_previous_version_fails_clearly_and_leaves_the_champion(rollback_dag,
 
 def test_corrupt_target_fails_before_moving_any_pointer(rollback_dag, store, version_files, monkeypatch):
     import joblib
+    from retrain.errors import IntegrityError
 
     v1, v2 = ship(store, version_files, W1), ship(store, version_files, W2)
     tampered = tamper(store, v1)  # the previous slot: one byte changed, same size
@@ -233,6 +258,8 @@ def test_corrupt_target_fails_before_moving_any_pointer(rollback_dag, store, ver
     slots, _ = registry.read_slots(store, KEYS)
     assert (slots.champion.version, slots.previous.version) == (v2, v1)
     registry.verify_version(store, KEYS, v2)
+    with pytest.raises(IntegrityError):  # the corrupt previous stays refused
+        registry.verify_version(store, KEYS, v1)
     entries = registry.history(store, KEYS)
     assert [(e["action"], e["outcome"]) for e in entries] == [
         PROMOTE, PROMOTE, ("rollback_integrity_failed", "refused")]
@@ -246,10 +273,12 @@ def test_missing_reason_is_rejected_by_the_form(rollback_dag, store, version_fil
 
     v1, v2 = ship(store, version_files, W1), ship(store, version_files, W2)
     before = registry_objects(store)
+    runs_before = dag_run_count("rollback_fraud")
 
-    with pytest.raises(ParamValidationError):
-        trigger(rollback_dag, **conf)  # refused before a DAG run (or any task) exists
+    with pytest.raises(ParamValidationError, match="reason"):
+        trigger(rollback_dag, **conf)
 
+    assert dag_run_count("rollback_fraud") == runs_before  # refused before a DAG run (or any task) exists
     assert registry_objects(store) == before
     assert_registry(store, champion=v2, previous=v1, actions=[PROMOTE, PROMOTE])
 

@@ -1,65 +1,296 @@
-"""Experiment (draft)."""
+"""The weekly DAG's safety paths, run for real: `retrain_fraud` with dag.test() on a SQLite
+metadata DB and a moto S3 endpoint over HTTP.
+
+* a promotion whose smoke test fails is rolled back by the `rollback` task and the run fails;
+* a tampered champion (one byte changed) fails the next week's `evaluate_triggers` closed,
+  before anything is unpickled and without retries;
+* an old week cleared and re-run after a newer week was promoted records "superseded" and
+  leaves the newer champion in place.
+
+Every scenario starts from the same registry state - week 3 deployed as the first champion -
+produced once per module by a real run and copied object by object into each test's bucket.
+Training uses one small forest instead of the configured candidates (`fast_training`): these
+tests are about the registry and the DAG's control flow, which do not depend on the estimator.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import io
+import json
 import os
-import time
 import uuid
 
 import pytest
-
 from retrain import registry
-from retrain.config import Settings, load_model_config
+from retrain.config import Candidate, Settings, load_model_config
 from retrain.keys import Keys
+from retrain.storage import S3Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-START = dt.date(2026, 1, 5)
-WEEKS = [START + dt.timedelta(weeks=i) for i in range(5)]
+MODEL = "fraud"
+KEYS = Keys(MODEL, "")
+START = dt.date(2026, 1, 5)  # scenario week 1; one stable history week is landed before it
+W3, W4, W5 = (START + dt.timedelta(weeks=n - 1) for n in (3, 4, 5))
+
+
+# -- fixtures and helpers -----------------------------------------------------------------------
+def _fast_config(name: str):
+    cfg = load_model_config(name)
+    forest = Candidate(
+        name="random_forest",
+        estimator="sklearn.ensemble.RandomForestClassifier",
+        params={"n_estimators": 30, "max_depth": 8, "min_samples_leaf": 5, "class_weight": "balanced",
+                "n_jobs": 1, "random_state": 42},
+    )
+    return dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, candidates=(forest,), cv_folds=3))
+
+
+@pytest.fixture(autouse=True)
+def fast_training(monkeypatch):
+    import retrain.tasks
+
+    monkeypatch.setattr(retrain.tasks, "load_model_config", _fast_config)
+
+
+TAMPERED: list[bytes] = []
+
+
+@pytest.fixture(autouse=True)
+def no_tampered_unpickling(monkeypatch):
+    """Fail the test if any bytes this module tampered with ever reach joblib.load."""
+    import joblib
+
+    real_load = joblib.load
+    loaded: list[int] = []
+
+    def guarded_load(src, *args, **kwargs):
+        if isinstance(src, io.BytesIO) and src.getvalue() in TAMPERED:
+            loaded.append(len(src.getvalue()))
+            raise AssertionError("a tampered model file was unpickled")
+        return real_load(src, *args, **kwargs)
+
+    monkeypatch.setattr(joblib, "load", guarded_load)
+    TAMPERED.clear()
+    yield
+    assert not loaded, "a tampered model file was unpickled"
+
+
+def tamper(store, key: str) -> bytes:
+    """Flip one bit of one byte (same size, different sha256)."""
+    data = bytearray(store.get_bytes(key))
+    data[len(data) // 2] ^= 0x01
+    store.put_bytes(key, bytes(data))
+    TAMPERED.append(bytes(data))
+    return bytes(data)
 
 
 @pytest.fixture(scope="module")
-def weekly(moto_server, airflow_db):
+def parse_weekly(moto_server, airflow_db):
+    """Returns a freshly parsed `retrain_fraud` per call: in-process, Airflow's process_params()
+    stores a run's conf (e.g. force=True) in the tasks' own Param objects, so a reused DAG object
+    would carry it into the next run. A worker parses the DAG file per task, so production never
+    shares them."""
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["retrain_fraud"]
+    def parse():
+        bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+        assert not bag.import_errors
+        return bag.dags["retrain_fraud"]
+
+    parse()
+    return parse
 
 
-def test_superseded(weekly, bucket, store):
-    from retrain.datagen.landing import land_weeks
-    from retrain.demo import run_weeks
-
-    cfg = load_model_config("fraud")
-    land_weeks(store, cfg, start=START, weeks=5, scenario="stable", rows=1500, history_weeks=1)
-    keys = Keys("fraud", "")
-    t = time.time()
-    o3 = run_weeks(weekly, cfg, store, [WEEKS[2]])[0]
-    print("w3", time.time() - t, o3["outcome"], o3["reason"])
-    t = time.time()
-    o5 = run_weeks(weekly, cfg, store, [WEEKS[4]], conf={"force": True})[0]
-    print("w5", time.time() - t, o5["outcome"], o5["reason"])
-    t = time.time()
-    o3b = run_weeks(weekly, cfg, store, [WEEKS[2]], conf={"force": True})[0]
-    print("w3b", time.time() - t, o3b["outcome"], o3b["reason"], o3b["task_states"])
-    print(registry.read_slots(store, keys)[0])
-    for e in registry.history(store, keys):
-        print(e["action"], e["outcome"], e.get("message"))
-
-
-def test_durations(weekly, bucket, store):
-    from retrain.datagen.landing import land_weeks
-    from retrain.demo import run_weeks
+def run_week(parse_weekly, store, week: dt.date, force: bool) -> dict:
+    """One weekly run (same run id every time for the same week: a re-run is a cleared run)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
+    from retrain.demo import run_weeks
     from sqlalchemy import select
 
-    cfg = load_model_config("fraud")
-    land_weeks(store, cfg, start=START, weeks=2, scenario="stable", rows=1500, history_weeks=1)
-    for w, conf in ((WEEKS[0], {}), (WEEKS[1], {"force": True})):
-        t = time.time()
-        o = run_weeks(weekly, cfg, store, [w], conf=conf)[0]
-        print("run", w, time.time() - t, o["outcome"])
-        with create_session() as s:
-            for ti in s.scalars(select(TaskInstance).where(TaskInstance.run_id == o["run_id"], TaskInstance.dag_id == "retrain_fraud")):
-                print("  ", ti.task_id, ti.state, ti.try_number, ti.start_date and ti.end_date and (ti.end_date - ti.start_date).total_seconds())
+    cfg = load_model_config(MODEL)
+    outcome = run_weeks(parse_weekly(), cfg, store, [week], conf={"force": force})[0]
+    with create_session() as session:
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == "retrain_fraud", TaskInstance.run_id == outcome["run_id"])
+        ).all()
+        outcome["tis"] = {ti.task_id: (str(ti.state) if ti.state else None, ti.try_number) for ti in tis}
+    return outcome
+
+
+def states(outcome: dict) -> dict[str, str | None]:
+    return {task: state for task, (state, _) in outcome["tis"].items()}
+
+
+@pytest.fixture(scope="module")
+def base(parse_weekly):
+    """A bucket where week 3 was deployed as the first champion by a real weekly run."""
+    from retrain.datagen.landing import land_weeks
+
+    name = f"retrain-base-{uuid.uuid4().hex[:8]}"
+    store = S3Store(Settings(bucket=name))
+    with pytest.MonkeyPatch.context() as mp:
+        import retrain.tasks
+
+        mp.setenv("RETRAIN_BUCKET", name)
+        mp.setattr(retrain.tasks, "load_model_config", _fast_config)
+        store.ensure_bucket()
+        land_weeks(store, load_model_config(MODEL), start=START, weeks=5, scenario="stable", rows=1500,
+                   history_weeks=1)
+        outcome = run_week(parse_weekly, store, W3, force=False)
+    assert outcome["outcome"] == "promoted" and outcome["trigger"] == "first_deployment", outcome
+    return {"store": store, "champion": outcome["champion_after"], "run_id": outcome["run_id"]}
+
+
+@pytest.fixture
+def deployed(base, store) -> str:
+    """This test's bucket, holding a byte-for-byte copy of the base bucket; returns the champion A."""
+    for key in base["store"].list_keys(""):
+        store.put_bytes(key, base["store"].get_bytes(key))
+    return base["champion"]
+
+
+def assert_registry(store, champion: str, previous: str | None, actions: list[tuple[str, str, str]],
+                    verify_previous: bool = True) -> list[dict]:
+    """Slots, checksums and the audit log as a whole: (action, outcome, to_version) per entry."""
+    slots, _ = registry.read_slots(store, KEYS)
+    assert slots.champion.version == champion
+    assert (slots.previous.version if slots.previous else None) == previous
+    registry.verify_version(store, KEYS, champion)
+    if previous is not None and verify_previous:
+        registry.verify_version(store, KEYS, previous)
+    entries = registry.history(store, KEYS)
+    assert [(e["action"], e["outcome"], e["to_version"]) for e in entries] == actions
+    assert all(e.get("recorded", True) for e in entries), "an audit record is missing"
+    assert len({e["event"] for e in entries}) == len(entries), "an event was recorded twice"
+    applied = [e for e in entries if e["outcome"] == "applied"]
+    assert [e["generation_after"] for e in applied] == list(range(1, slots.generation + 1))
+    assert (applied[-1]["to_version"], applied[-1]["from_version"]) == (champion, previous)
+    return entries
+
+
+# -- smoke test failure -> automatic rollback ---------------------------------------------------
+@pytest.mark.parametrize("fault", ["predictions", "model_bytes"])
+def test_failed_smoke_test_rolls_back_and_fails_the_run(parse_weekly, store, deployed, monkeypatch, fault):
+    """predictions: the promoted model does not reproduce the canary predictions recorded at
+    training time (the version itself is consistent). model_bytes: the champion's model.joblib is
+    corrupted in S3 right after the promotion (the smoke test refuses it on its checksum)."""
+    from retrain.errors import IntegrityError
+    from retrain.steps import Steps
+
+    a = deployed
+    real_promote = Steps.promote
+
+    def promote_then_break(self):
+        if fault == "predictions":
+            key = self.ctx.artifact("challenger/canary_predictions.json")
+            store.put_bytes(key, json.dumps([p + 0.05 for p in store.get_json(key)]).encode())
+        result = real_promote(self)
+        if fault == "model_bytes":
+            tamper(store, KEYS.version_file(result["version"], registry.MODEL_FILE))
+        return result
+
+    monkeypatch.setattr(Steps, "promote", promote_then_break)
+
+    o = run_week(parse_weekly, store, W4, force=True)
+    b = o["challenger_version"]
+
+    assert o["dag_run_state"] == "failed"  # the failed promotion never looks like success
+    assert states(o) == {
+        "evaluate_triggers": "success", "branch_on_decision": "success", "skip": "skipped",
+        "validate_data": "success", "build_features": "success", "train": "success",
+        "evaluation_gate": "success", "promote": "success", "smoke_test": "failed", "rollback": "failed",
+        "record_outcome": "failed",
+    }
+    assert o["outcome"] == "rolled_back" and o["ok"] is False and o["failed_task"] == "smoke_test"
+    assert o["champion_after"] == a
+    smoke = store.get_json(KEYS.run_artifact(W4, o["run_id"], "smoke_test.json"))
+    assert smoke["status"] == "failed" and smoke["version"] == b
+    expected = "canary predictions differ" if fault == "predictions" else "model.joblib does not match its manifest"
+    assert expected in smoke["reason"]
+    assert store.get_json(KEYS.run_artifact(W4, o["run_id"], "rollback.json"))["status"] == "rolled_back"
+
+    entries = assert_registry(
+        store, champion=a, previous=b,
+        actions=[("promote", "applied", a), ("promote", "applied", b), ("rollback", "applied", a)],
+        verify_previous=fault == "predictions",
+    )
+    rb = entries[-1]
+    assert rb["from_version"] == b and rb["run_id"] == o["run_id"]
+    assert rb["actor"]["type"] == "automatic_rollback" and rb["reason"].startswith("automatic: smoke test failed")
+    if fault == "model_bytes":  # the rolled-back version stays refused, it is never loaded again
+        with pytest.raises(IntegrityError):
+            registry.verify_version(store, KEYS, b)
+
+
+# -- tampered champion -> the next week fails closed --------------------------------------------
+def test_tampered_champion_fails_the_next_week_closed(parse_weekly, store, deployed, monkeypatch):
+    from retrain.errors import IntegrityError
+    from retrain.steps import Steps
+
+    a = deployed
+    model_key = KEYS.version_file(a, registry.MODEL_FILE)
+    tamper(store, model_key)
+    slots_before = store.get_bytes(KEYS.slots())
+    raised: list[BaseException] = []
+    real_evaluate = Steps.evaluate_triggers
+
+    def evaluate_spy(self, *args, **kwargs):
+        try:
+            return real_evaluate(self, *args, **kwargs)
+        except BaseException as exc:
+            raised.append(exc)
+            raise
+
+    monkeypatch.setattr(Steps, "evaluate_triggers", evaluate_spy)
+
+    o = run_week(parse_weekly, store, W4, force=False)
+
+    assert o["dag_run_state"] == "failed"
+    assert parse_weekly().get_task("evaluate_triggers").retries == 2
+    assert o["tis"]["evaluate_triggers"] == ("failed", 1)  # AirflowFailException: failed at once, no retry
+    downstream = ("branch_on_decision", "skip", "validate_data", "build_features", "train", "evaluation_gate",
+                  "promote", "smoke_test")
+    assert {t: states(o)[t] for t in downstream} == dict.fromkeys(downstream, "upstream_failed")
+    assert o["tis"]["rollback"] == ("skipped", 1)  # it ran, saw this run promoted nothing, and left A alone
+    assert o["outcome"] == "failed" and o["failed_task"] == "evaluate_triggers"
+    [exc] = raised
+    assert isinstance(exc, IntegrityError)
+    assert f"{model_key} does not match its manifest" in str(exc)
+    assert store.get_bytes(KEYS.slots()) == slots_before  # the registry is untouched
+    assert [(e["action"], e["outcome"]) for e in registry.history(store, KEYS)] == [("promote", "applied")]
+
+
+# -- an old week cleared and re-run after a newer promotion -------------------------------------
+def test_old_week_rerun_after_newer_promotion_is_superseded(parse_weekly, store, deployed, base):
+    a = deployed
+    o5 = run_week(parse_weekly, store, W5, force=True)
+    assert o5["outcome"] == "promoted" and o5["dag_run_state"] == "success"
+    c = o5["champion_after"]
+    assert c != a
+    manifest_a = store.get_bytes(KEYS.version_file(a, registry.MANIFEST_FILE))
+
+    o3 = run_week(parse_weekly, store, W3, force=True)  # same run id as the run that deployed A
+
+    assert o3["run_id"] == base["run_id"] and o3["challenger_version"] == a
+    assert o3["dag_run_state"] == "success"
+    assert o3["outcome"] == "superseded" and o3["ok"] is True
+    assert states(o3)["promote"] == "success"
+    assert states(o3)["smoke_test"] == "skipped" and states(o3)["rollback"] == "skipped"
+    promotion = store.get_json(KEYS.run_artifact(W3, o3["run_id"], "promotion.json"))
+    assert promotion["status"] == "superseded" and c in promotion["message"]
+    assert o3["champion_after"] == c
+    assert store.get_bytes(KEYS.version_file(a, registry.MANIFEST_FILE)) == manifest_a  # A never rewritten
+    # the re-run's gate judged against C this time: its gate.json differs from A's published one,
+    # so the re-run must not try to publish A again (versions are immutable)
+    rerun_gate = store.get_json(KEYS.run_artifact(W3, o3["run_id"], "gate.json"))
+    assert rerun_gate["champion_version"] == c
+    assert store.get_json(KEYS.version_file(a, "gate.json"))["champion_version"] is None
+    entries = assert_registry(
+        store, champion=c, previous=a,
+        actions=[("promote", "applied", a), ("promote", "applied", c), ("promote_superseded", "refused", a)],
+    )
+    assert entries[-1]["run_id"] == o3["run_id"]

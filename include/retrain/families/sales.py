@@ -146,7 +146,7 @@ def clean_stores(raw: pd.DataFrame) -> pd.DataFrame:
     """The store table typed (numbers numeric, codes str); KeyError for a missing column."""
     missing = [c for c in STORE_COLUMNS if c not in raw.columns]
     if missing:
-        raise KeyError(f"store table is missing columns {missing}")
+        raise KeyError(f"{', '.join(missing)} (store table)")
     stores = raw[list(STORE_COLUMNS)].copy()
     problems: dict = {}
     for col in STORE_NUMERIC:
@@ -171,7 +171,7 @@ def process(batches: dict[dt.date, pd.DataFrame], stores: pd.DataFrame) -> Proce
     for week, batch in sorted(batches.items()):
         missing = [c for c in SALES_COLUMNS if c not in batch.columns]
         if missing:
-            raise KeyError(f"week={week.isoformat()} batch is missing columns {missing}")
+            raise KeyError(f"{', '.join(missing)} (week={week.isoformat()} batch)")
         parts.append(batch[list(SALES_COLUMNS)].assign(**{WEEK_COLUMN: week.isoformat()}))
     frame = pd.concat(parts, ignore_index=True)
     problems: dict = {}
