@@ -85,6 +85,15 @@ def build_weekly_dag(cfg: ModelConfig):
                 title="Force retraining",
                 description="Retrain whatever the triggers say (the evaluation gate still decides promotion).",
             ),
+            "data_version": Param(
+                None,
+                type=["null", "string"],
+                title="Retrain on an earlier data version",
+                description="A model version id (e.g. 2015-W23-702e3f32) or the data content hash of one "
+                "(run_log.json data_window.content_hash): the run trains on exactly that version's inputs "
+                "(its verified feature files and validation record) instead of this week's landing data. "
+                "Empty: this week's data. The evaluation gate still decides promotion.",
+            ),
         },
     ) as dag:
         evaluate = PythonOperator(task_id="evaluate_triggers", python_callable=_call("evaluate_triggers", name),

@@ -69,34 +69,38 @@ def run_weeks(dag, cfg, store, weeks: list[dt.date], conf: dict | None = None) -
     return outcomes
 
 
+def _validation_text(v: dict | None) -> str:
+    if v is None:
+        return "not run (no retraining)"
+    head = f"{'PASSED' if v.get('passed') else 'FAILED'}: {v.get('successful')}/{v.get('total')} checks successful"
+    return head + ("" if not v.get("failures") else "; failed: " + ", ".join(v["failures"]))
+
+
+def _gate_text(g: dict | None) -> str:
+    if g is None:
+        return "not reached"
+    ch = g.get("challenger") or {}
+    cp = g.get("champion") or {}
+    scores = ", ".join(f"{m} {ch[m]:.3f}" + (f" vs {cp[m]:.3f}" if isinstance(cp.get(m), float) else "")
+                       for m in ("roc_auc", "recall", "rmspe") if isinstance(ch.get(m), float))
+    if g.get("passed"):
+        verdict = "passed (first deployment: minimums only)" if g.get("first_deployment") else "passed vs champion"
+    else:
+        verdict = "REJECTED: " + "; ".join(g.get("reasons") or [])
+    return f"{verdict}" + (f"  [challenger {scores}]" if scores else "")
+
+
 def format_summary(outcomes: list[dict], notes: dict[str, str]) -> str:
+    """One block per week: what the data was, what the triggers said, and what happened."""
     lines = []
-    header = f"{'week':<11} {'data':<44} {'trigger → decision':<58} {'validation':<24} {'gate':<28} {'outcome':<18} champion"
-    lines.append(header)
-    lines.append("-" * len(header))
     for o in outcomes:
-        v = o.get("validation")
-        if v is None:
-            vtxt = "-"
-        else:
-            warn = " (warnings)" if v.get("passed") and v.get("failed") else ""
-            vtxt = f"{'passed' if v.get('passed') else 'FAILED'} {v.get('successful')}/{v.get('total')}{warn}"
-        g = o.get("gate")
-        if g is None:
-            gtxt = "-"
-        elif g.get("passed"):
-            gtxt = "passed (first deployment)" if g.get("first_deployment") else "passed vs champion"
-        else:
-            gtxt = "REJECTED"
-        trig = f"{o.get('trigger') or '?'}: {(o.get('trigger_reason') or '')}"
-        lines.append(
-            f"{o['week']:<11} {notes.get(o['week'], '')[:44]:<44} {trig[:58]:<58} {vtxt:<24} {gtxt:<28} "
-            f"{o.get('outcome', '?'):<18} {o.get('champion_after') or '-'}"
-        )
-    lines.append("")
-    for o in outcomes:
+        lines.append(f"{o['week']}  {o.get('outcome', '?').upper():<18} champion: {o.get('champion_after') or '-'}")
+        lines.append(f"    data        {notes.get(o['week'], '')}")
+        lines.append(f"    trigger     {o.get('trigger') or '?'}: {o.get('trigger_reason') or ''}")
+        lines.append(f"    validation  {_validation_text(o.get('validation'))}")
+        lines.append(f"    gate        {_gate_text(o.get('gate'))}")
         if not o.get("ok"):
-            lines.append(f"{o['week']} {o.get('outcome')}: {o.get('reason')}")
+            lines.append(f"    stopped     {o.get('reason')}")
     return "\n".join(lines)
 
 

@@ -135,8 +135,13 @@ def evaluate_gate(
     challenger_metrics: dict,
     champion_metrics: dict | None,
     cfg: GateConfig,
+    champion_in_sample: bool = False,
 ) -> GateDecision:
     """Absolute minimums/maximums always; relative regression only against a champion.
+
+    `champion_in_sample`: the champion was fitted on (part of) this holdout, e.g. when a run
+    replays an earlier data version; comparing against it would reward memorisation, so the
+    relative rules are recorded as not applicable instead of enforced.
 
     Regression is a fraction of the champion's value, signed so that positive means worse:
     (champ - chall)/|champ| for higher-is-better metrics, (chall - champ)/|champ| otherwise.
@@ -149,8 +154,13 @@ def evaluate_gate(
 
     checks = [_absolute("minimum", m, t, challenger) for m, t in cfg.minimums.items()]
     checks += [_absolute("maximum", m, t, challenger) for m, t in cfg.maximums.items()]
-    if champion is not None:
+    if champion is not None and not champion_in_sample:
         checks += [_regression(m, a, challenger, champion) for m, a in cfg.max_relative_regression.items()]
+    elif champion is not None:
+        checks += [{"rule": "relative_regression", "metric": m, "value": challenger.get(m),
+                    "threshold": a, "passed": True, "applicable": False,
+                    "message": f"{m}: not compared, the champion was trained on this holdout"}
+                   for m, a in cfg.max_relative_regression.items()]
 
     reasons = [c["message"] for c in checks if not c["passed"]]
     if not checks:

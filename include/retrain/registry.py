@@ -484,7 +484,7 @@ def publish_version(
 
 
 # -- promotion -----------------------------------------------------------------------------------
-def _judge_promotion(slots: Slots | None, version: str, week_iso: str) -> tuple[str, str] | None:
+def judge_promotion(slots: Slots | None, version: str, week_iso: str) -> tuple[str, str] | None:
     """already_promoted / superseded (with a message), or None when the promotion may proceed."""
     if slots is None or slots.champion is None:
         return None
@@ -524,7 +524,7 @@ def promote(
 
     slots, etag = read_slots(store, keys)
     _repair(store, keys, slots)
-    judged = _judge_promotion(slots, version, week_iso)
+    judged = judge_promotion(slots, version, week_iso)
     if judged is not None:
         status, message = judged
         if status == ALREADY_PROMOTED:
@@ -571,7 +571,7 @@ def promote(
         # Someone (or our own lost-response write) changed the slots: re-read and re-judge, never retry.
         now, _ = read_slots(store, keys)
         _repair(store, keys, now)
-        judged = _judge_promotion(now, version, week_iso)
+        judged = judge_promotion(now, version, week_iso)
         if judged is not None and judged[0] == ALREADY_PROMOTED:
             return PromotionResult(ALREADY_PROMOTED, now, judged[1], version, (now.updated_by or {}).get("event"))
         if judged is not None:

@@ -9,6 +9,7 @@ No Airflow imports here: retrain.tasks adapts these to Airflow.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import subprocess
@@ -147,11 +148,17 @@ class Steps:
         return {"outcome": "skipped", "reason": decision.get("reason"), "skip_key": key}
 
     # ---------------------------------------------------------------- validate_data
-    def validate(self) -> dict:
-        """GX suite on the newest raw batch + checks over the training window; raises on critical."""
+    def validate(self, data_version: str | None = None) -> dict:
+        """GX suite on the newest raw batch + checks over the training window; raises on critical.
+
+        With `data_version` the run trains on an earlier run's inputs: that run's validation
+        record is the check (it must have passed), this week's landing data is not read.
+        """
         from retrain.features import assemble_window, window_weeks
         from retrain.validation import ValidationReport, raise_if_failed, validate
 
+        if data_version:
+            return self._validated_data_version(data_version)
         ctx, cfg = self.ctx, self.ctx.cfg
         loader = self.loader()
         batch = loader.batch(ctx.week)  # missing/unreadable -> MissingInputError (fails closed)
@@ -193,12 +200,96 @@ class Steps:
             "report_key": key,
         }
 
+    # ---------------------------------------------------------------- earlier data versions
+    def data_version_source(self, data_version: str) -> dict:
+        """The earlier run a `data_version` names: a model version id (the data that trained it)
+        or the content hash of a published version's data window (run_log data_window.content_hash)."""
+        import json
+
+        from retrain import registry
+        from retrain.errors import RetrainError
+        from retrain.keys import VERSION_RE
+
+        keys = self.ctx.keys
+
+        def source(version: str) -> dict:
+            run_log = json.loads(registry.load_verified(self.store, keys, version, "run_log.json"))
+            return {"version": version, "run_id": run_log["run_id"], "week": run_log["week"],
+                    "content_hash": run_log["data_window"]["content_hash"]}
+
+        data_version = data_version.strip()
+        if VERSION_RE.match(data_version):
+            return source(data_version)
+        prefix = keys.registry_prefix() + "versions/"
+        versions = sorted({k[len(prefix):].split("/")[0] for k in self.store.list_keys(prefix)}, reverse=True)
+        for version in (v for v in versions if VERSION_RE.match(v)):
+            try:
+                found = source(version)
+            except (RetrainError, ObjectNotFound, KeyError, ValueError):
+                continue  # an incomplete or foreign version is not a data version
+            if found["content_hash"] == data_version:
+                return found
+        raise MissingInputError(f"data version {data_version!r}: no published model version of "
+                                f"{self.ctx.cfg.name} was trained on it (give a version id or a run log's "
+                                "data_window.content_hash)")
+
+    def _source_artifact(self, src: dict, name: str) -> str:
+        return self.ctx.keys.run_artifact(dt.date.fromisoformat(src["week"]), src["run_id"], name)
+
+    def _validated_data_version(self, data_version: str) -> dict:
+        from retrain.errors import DataValidationError
+
+        ctx = self.ctx
+        src = self.data_version_source(data_version)
+        source_key = self._source_artifact(src, "validation.json")
+        try:
+            earlier = self.store.get_json(source_key)
+        except ObjectNotFound as exc:
+            raise MissingInputError(f"data version {data_version!r}: its run left no validation record "
+                                    f"(s3://{self.store.bucket}/{source_key})") from exc
+        keep = {k: v for k, v in earlier.items() if k not in ctx.describe()}
+        key = ctx.artifact("validation.json")
+        self.store.put_json(key, {**ctx.describe(), **keep, "data_version": src,
+                                  "validated_in": f"s3://{self.store.bucket}/{source_key}"})
+        log.info("data version %s (run %s, week %s): validated in that run: %s", src["content_hash"][:12],
+                 src["run_id"], src["week"], earlier.get("status"))
+        if not earlier.get("passed"):
+            raise DataValidationError(f"data version {data_version!r} failed validation in its run "
+                                      f"({source_key}); it cannot be trained on")
+        return {"passed": True, "warnings": len(earlier.get("warnings") or []), "failed": earlier.get("failed"),
+                "total": earlier.get("total"), "report_key": key, "data_version": src["content_hash"]}
+
+    def _features_of_data_version(self, data_version: str) -> dict:
+        """This run's feature files = the earlier run's, byte for byte (fingerprints verified)."""
+        from retrain.artifacts import verify
+        from retrain.errors import IntegrityError
+
+        ctx = self.ctx
+        src = self.data_version_source(data_version)
+        earlier = self.store.get_json(self._source_artifact(src, "features/manifest.json"))
+        if earlier.get("data_hash") != src["content_hash"]:
+            raise IntegrityError(f"data version {data_version!r}: the features of run {src['run_id']} "
+                                 f"hash to {earlier.get('data_hash')}, its run log says {src['content_hash']}")
+        for name, fp in earlier["files"].items():
+            data = self.store.get_bytes(self._source_artifact(src, name))
+            verify(data, fp, name)
+            self.store.put_bytes(ctx.artifact(name), data)
+        keep = {k: v for k, v in earlier.items() if k not in ctx.describe()}
+        manifest = {**ctx.describe(), **keep, "data_version": src}
+        key = ctx.artifact("features/manifest.json")
+        self.store.put_json(key, manifest)  # written last, as in build_features
+        return {"features_manifest": key, "train_rows": manifest["train_rows"],
+                "holdout_rows": manifest["holdout_rows"], "data_hash": manifest["data_hash"],
+                "data_version": src}
+
     # ---------------------------------------------------------------- build_features
-    def build_features(self) -> dict:
+    def build_features(self, data_version: str | None = None) -> dict:
         from retrain.artifacts import dumps_model, fingerprint
         from retrain.features import lineage_hash, split_out_of_time
         from retrain.frames import to_bytes
 
+        if data_version:  # retrain on an earlier data version: reuse that run's verified features
+            return self._features_of_data_version(data_version)
         ctx, cfg = self.ctx, self.ctx.cfg
         loader = self.loader()
         window = self.family.window_frame(loader, cfg, ctx.week)
@@ -277,6 +368,7 @@ class Steps:
             "bundle_version": bundle_version(),
             "config": cfg.source_path and Path(cfg.source_path).name,
             "data_window": {
+                **({"data_version_of": features["data_version"]} if features.get("data_version") else {}),
                 "weeks": features["train_weeks"] + features["holdout_weeks"],
                 "train_weeks": features["train_weeks"],
                 "holdout_weeks": features["holdout_weeks"],
@@ -324,12 +416,15 @@ class Steps:
         challenger_metrics = self.family.metrics(y, self.family.score(challenger, holdout[feats]), cfg)
 
         champion = registry.champion(self.store, ctx.keys)
-        champion_metrics = None
+        champion_metrics, in_sample = None, False
         if champion is not None:
             model = registry.load_verified_model(self.store, ctx.keys, champion.version)
             champion_metrics = self.family.metrics(y, self.family.score(model, holdout[feats]), cfg)
+            champion_log = json.loads(registry.load_verified(self.store, ctx.keys, champion.version, "run_log.json"))
+            champion_trained_on = set(champion_log.get("data_window", {}).get("train_weeks", []))
+            in_sample = bool(champion_trained_on & set(features["holdout_weeks"]))
 
-        decision = evaluate_gate(challenger_metrics, champion_metrics, cfg.gate)
+        decision = evaluate_gate(challenger_metrics, champion_metrics, cfg.gate, champion_in_sample=in_sample)
         record = {
             **ctx.describe(),
             **decision.to_dict(),
@@ -371,7 +466,7 @@ class Steps:
         # already the champion) must not re-publish: its re-run gate.json differs from the published
         # one and versions are immutable. registry.promote judges before it verifies the version.
         slots, _ = registry.read_slots(self.store, ctx.keys)
-        if registry._judge_promotion(slots, ctx.version, ctx.week.isoformat()) is None:
+        if registry.judge_promotion(slots, ctx.version, ctx.week.isoformat()) is None:
             registry.publish_version(
                 self.store, ctx.keys, ctx.version, files,
                 metadata={**ctx.describe(), "winner": manifest.get("winner")},

@@ -98,7 +98,14 @@ def _steps(model: str, context):
 @_airflow_errors
 def evaluate_triggers(model: str, **context) -> dict:
     params = context.get("params") or {}
-    return _steps(model, context).evaluate_triggers(force=bool(params.get("force", False)))
+    force = bool(params.get("force", False)) or _data_version(context) is not None  # a data version retrains
+    return _steps(model, context).evaluate_triggers(force=force)
+
+
+def _data_version(context) -> str | None:
+    """The `data_version` param: train on an earlier run's inputs instead of this week's."""
+    value = (context.get("params") or {}).get("data_version")
+    return str(value).strip() or None if value else None
 
 
 def choose_branch(model: str, **context) -> str:
@@ -114,12 +121,12 @@ def skip(model: str, **context) -> dict:
 
 @_airflow_errors
 def validate_data(model: str, **context) -> dict:
-    return _steps(model, context).validate()
+    return _steps(model, context).validate(data_version=_data_version(context))
 
 
 @_airflow_errors
 def build_features(model: str, **context) -> dict:
-    return _steps(model, context).build_features()
+    return _steps(model, context).build_features(data_version=_data_version(context))
 
 
 @_airflow_errors

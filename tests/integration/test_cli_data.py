@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from retrain.cli import main
 from retrain.frames import from_bytes
 from retrain.keys import Keys

@@ -5,7 +5,8 @@ on a SQLite metadata DB and a moto S3 endpoint over HTTP (40 synthetic stores).
     w2 routine week → skip (or a clean retrain) · w3 three implausible Sales values → the raw
     stage warns, lists them, the run continues and promotes · w4 Sales exported as text →
     the processed stage stops the run · w5 the Store column is missing → the run stops at the
-    raw stage with the full report; the champion keeps serving throughout.
+    raw stage with the full report; the champion keeps serving throughout · w6 (nothing landed)
+    retrain on week 1's data version by param: the run trains on exactly those inputs.
 
 The same DAG factory, steps and registry serve the fraud model: only include/models/rossmann.yaml,
 the expectation suites and the registered `sales_forecast` family are Rossmann-specific.
@@ -29,6 +30,7 @@ START = dt.date(2015, 6, 1)
 WEEKS = [START + dt.timedelta(weeks=i) for i in range(5)]
 STORES = 40
 OUTLIER_WEEK = 3
+REPLAY_WEEK = START + dt.timedelta(weeks=5)  # never landed: the replay reads no landing data
 
 
 def week(n: int) -> dt.date:
@@ -60,8 +62,14 @@ def story(moto_server, airflow_db):
             conf = {"force": n == OUTLIER_WEEK}
             outcomes.append(run_weeks(dag, cfg, store, [w], conf=conf)[0])
             snapshots.append(registry.read_slots(store, keys)[0])
+        # w6: retrain on the data version that trained week 1's model (by its content hash)
+        first = outcomes[0]
+        data_version = store.get_json(keys.run_artifact(WEEKS[0], first["run_id"], "run_log.json"))[
+            "data_window"]["content_hash"]
+        rerun = run_weeks(dag, cfg, store, [REPLAY_WEEK], conf={"force": False, "data_version": data_version})[0]
         yield {"outcomes": dict(zip(WEEKS, outcomes, strict=True)), "slots": dict(zip(WEEKS, snapshots, strict=True)),
-               "store": store, "keys": keys, "cfg": cfg, "landed": landed}
+               "store": store, "keys": keys, "cfg": cfg, "landed": landed, "replay": rerun,
+               "data_version": data_version}
     finally:
         if saved is None:
             os.environ.pop("RETRAIN_BUCKET", None)
@@ -171,7 +179,7 @@ def test_week_5_missing_store_column_stops_at_the_raw_stage_with_a_full_report(s
     assert raw["total"] == 13 and raw["successful"] + raw["failed"] == 13 and raw["failed"] >= 1
     assert [s["status"] for s in report["stages"][2:]] == ["NOT RUN", "NOT RUN"]
     failed = [r for r in report["results"] if not r["success"]]
-    column_set = [r for r in failed if r["expectation_type"] == "expect_table_columns_to_match_set"]
+    column_set = [r for r in failed if r["expectation_type"] == "expect_table_columns_to_match_ordered_list"]
     assert column_set and column_set[0]["missing_columns"] == ["Store"]
     assert "found columns" in column_set[0]["message"]
     # every expectation on the missing column is reported, not just the first failure
@@ -184,3 +192,46 @@ def test_every_run_left_its_decision_and_outcome_records(story):
     for w, o in story["outcomes"].items():
         for name in ("decision.json", "outcome.json"):
             assert story["store"].exists(story["keys"].run_artifact(w, o["run_id"], name)), (w, name)
+
+
+def test_week_6_retrains_on_an_earlier_data_version_by_param(story):
+    o = story["replay"]
+    store, keys, w = story["store"], story["keys"], REPLAY_WEEK
+    assert o["trigger"] == "force"
+    validation = store.get_json(keys.run_artifact(w, o["run_id"], "validation.json"))
+    assert validation["passed"] and validation["data_version"]["week"] == week(1).isoformat()
+    run_log = store.get_json(keys.run_artifact(w, o["run_id"], "run_log.json"))
+    first = artifact(story, 1, "run_log.json")
+    assert run_log["data_window"]["content_hash"] == story["data_version"] == first["data_window"]["content_hash"]
+    assert run_log["data_window"]["inputs"] == first["data_window"]["inputs"]
+    assert run_log["data_window"]["data_version_of"]["version"] == story["slots"][week(1)].champion.version
+    assert not any(f"week={w.isoformat()}" in key for key in run_log["data_window"]["inputs"])
+    # The gate decides as always, on that version's holdout. The champion (week 3) was trained
+    # on week 1's holdout week, so comparing against it would reward memorisation: the relative
+    # rule is recorded as not applicable and the absolute RMSPE maximum decides.
+    gate = store.get_json(keys.run_artifact(w, o["run_id"], "gate.json"))
+    assert gate["champion"] is not None and gate["holdout_rows"] == first["holdout_rows"]
+    relative = [c for c in gate["checks"] if c["rule"] == "relative_regression"]
+    assert relative and all(c["applicable"] is False for c in relative)
+    assert o["outcome"] == "promoted", o.get("reason")
+    slots = registry.read_slots(store, keys)[0]
+    assert slots.champion.week == w.isoformat()
+    assert slots.previous.version == story["slots"][week(3)].champion.version
+
+
+def test_a_data_version_is_a_model_version_id_or_its_data_content_hash(story):
+    from retrain.errors import MissingInputError
+    from retrain.steps import RunContext, Steps
+
+    ctx = RunContext(cfg=story["cfg"], settings=Settings(bucket=story["store"].bucket), week=REPLAY_WEEK,
+                     run_id="lookup", data_interval=("", ""))
+    steps = Steps(ctx, story["store"])
+    by_id = steps.data_version_source(story["slots"][week(1)].champion.version)
+    assert by_id["week"] == week(1).isoformat() and by_id["content_hash"] == story["data_version"]
+    # by content hash: a version trained on exactly that data (week 1's, or the week-6 replay of it)
+    by_hash = steps.data_version_source(story["data_version"])
+    assert by_hash["content_hash"] == story["data_version"]
+    replay_version = registry.read_slots(story["store"], story["keys"])[0].champion.version
+    assert by_hash["version"] in {by_id["version"], replay_version}
+    with pytest.raises(MissingInputError, match="no published model version"):
+        steps.data_version_source("0" * 64)

@@ -141,3 +141,16 @@ def test_to_dict_is_json():
     assert payload["thresholds"]["minimums"] == {"recall": 0.60, "roc_auc": 0.80}
     assert payload["champion"] == {"recall": 0.65, "roc_auc": 0.85}
     assert {"rule", "metric", "value", "threshold", "passed", "message"} <= set(payload["checks"][0])
+
+
+def test_champion_trained_on_the_holdout_is_not_a_regression_baseline():
+    """A replay of an earlier data version: the champion has seen this holdout (in-sample)."""
+    cfg = GateConfig(minimums={"roc_auc": 0.8}, max_relative_regression={"roc_auc": 0.05})
+    challenger, champion = {"roc_auc": 0.85}, {"roc_auc": 0.99}
+    assert not evaluate_gate(challenger, champion, cfg).passed
+    decision = evaluate_gate(challenger, champion, cfg, champion_in_sample=True)
+    assert decision.passed and not decision.first_deployment
+    rel = [c for c in decision.checks if c["rule"] == "relative_regression"]
+    assert rel and all(c["applicable"] is False for c in rel)
+    # the absolute floors still apply
+    assert not evaluate_gate({"roc_auc": 0.7}, champion, cfg, champion_in_sample=True).passed

@@ -87,7 +87,7 @@ def test_raw_batch_suite_has_the_13_expectations_of_the_issue():
     exps = suite["expectations"]
     assert len(exps) == 13
     kinds = [(e["type"], e["kwargs"].get("column")) for e in exps]
-    for expected in [("expect_table_row_count_to_be_between", None), ("expect_table_columns_to_match_set", None),
+    for expected in [("expect_table_row_count_to_be_between", None), ("expect_table_columns_to_match_ordered_list", None),
                      *[("expect_column_values_to_not_be_null", c) for c in ("Store", "Date", "DayOfWeek")],
                      *[("expect_column_values_to_be_between", c) for c in ("Sales", "Customers", "Store")],
                      *[("expect_column_values_to_be_in_set", c) for c in
@@ -95,7 +95,7 @@ def test_raw_batch_suite_has_the_13_expectations_of_the_issue():
         assert expected in kinds
     sales = next(e for e in exps if e["kwargs"].get("column") == "Sales")
     assert sales["meta"]["severity"] == "warning" and sales["kwargs"]["max_value"] == R.MAX_PLAUSIBLE_SALES
-    assert exps[1]["kwargs"]["column_set"] == list(S.SALES_COLUMNS)
+    assert exps[1]["kwargs"]["column_list"] == list(S.SALES_COLUMNS)
 
 
 def test_rmspe_is_the_metric_and_lower_is_better():

@@ -31,17 +31,12 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from retrain.families.sales import SALES_COLUMNS, STORE_COLUMNS, iso_week_monday
+
 N_STORES = 1115
 FULL_START = dt.date(2013, 1, 1)
 FULL_END = dt.date(2015, 7, 31)
 
-SALES_COLUMNS = (
-    "Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo", "StateHoliday", "SchoolHoliday",
-)
-STORE_COLUMNS = (
-    "Store", "StoreType", "Assortment", "CompetitionDistance", "CompetitionOpenSinceMonth",
-    "CompetitionOpenSinceYear", "Promo2", "Promo2SinceWeek", "Promo2SinceYear", "PromoInterval",
-)
 PROMO_INTERVALS = ("Jan,Apr,Jul,Oct", "Feb,May,Aug,Nov", "Mar,Jun,Sept,Dec")
 
 # Above this, a daily store total is implausible (the real maximum is 41,551); the raw
@@ -119,11 +114,6 @@ def generate_store_table(n_stores: int = N_STORES, seed: int = 42) -> pd.DataFra
         columns=list(STORE_COLUMNS),
     )
     return table.head(n_stores).reset_index(drop=True)
-
-
-def read_store_table(path) -> pd.DataFrame:
-    """The real store.csv (or any table in its format), read the way the pipeline reads it."""
-    return pd.read_csv(path)
 
 
 # ---------------------------------------------------------------------------- calendar
@@ -252,17 +242,6 @@ def _hidden(seed: int) -> _Hidden:
     )
 
 
-def _iso_week_monday(year: np.ndarray, week: np.ndarray) -> np.ndarray:
-    """Monday of ISO (year, week) as datetime64[D]; NaN inputs give NaT."""
-    ok = ~(np.isnan(year) | np.isnan(week))
-    out = np.full(year.shape, np.datetime64("NaT"), dtype="datetime64[D]")
-    y = year[ok].astype(np.int64)
-    jan4 = (y - 1970).astype("datetime64[Y]").astype("datetime64[D]") + 3
-    week1_monday = jan4 - ((jan4.astype(np.int64) - 4) % 7)  # 1970-01-05 was a Monday
-    out[ok] = week1_monday + (week[ok].astype(np.int64) - 1) * 7
-    return out
-
-
 # ---------------------------------------------------------------------------- weekly sales
 @dataclass(frozen=True)
 class WeekSpec:
@@ -386,7 +365,7 @@ def _week_frame(monday: dt.date, stores: pd.DataFrame, seed: int) -> pd.DataFram
 
     # Promo2: +2% in the months of the store's interval once it started
     p2 = stores["Promo2"].to_numpy(dtype=np.int64) == 1
-    p2_start = _iso_week_monday(stores["Promo2SinceYear"].to_numpy(dtype=float),
+    p2_start = iso_week_monday(stores["Promo2SinceYear"].to_numpy(dtype=float),
                                 stores["Promo2SinceWeek"].to_numpy(dtype=float))
     interval = stores["PromoInterval"].astype(object).to_numpy()
     first_month = np.select(

@@ -196,7 +196,7 @@ def process(batches: dict[dt.date, pd.DataFrame], stores: pd.DataFrame) -> Proce
 
 
 # ---------------------------------------------------------------------------- features
-def _iso_week_monday(year: np.ndarray, week: np.ndarray) -> np.ndarray:
+def iso_week_monday(year: np.ndarray, week: np.ndarray) -> np.ndarray:
     """Monday of ISO week (year, week) as datetime64[D]; NaN inputs give NaT."""
     year = np.asarray(year, dtype=float)
     week = np.asarray(week, dtype=float)
@@ -279,7 +279,7 @@ def engineer_features(frame: pd.DataFrame) -> pd.DataFrame:
 
     # Promo2: continuing promotion in the months of PromoInterval, once started
     day_np = date.to_numpy().astype("datetime64[D]")
-    start = _iso_week_monday(frame["Promo2SinceYear"].to_numpy(float), frame["Promo2SinceWeek"].to_numpy(float))
+    start = iso_week_monday(frame["Promo2SinceYear"].to_numpy(float), frame["Promo2SinceWeek"].to_numpy(float))
     in_promo2 = (frame["Promo2"].to_numpy() == 1) & ~np.isnat(start)
     started = in_promo2 & (day_np >= np.where(np.isnat(start), day_np, start))
     weeks_since = np.where(started, (day_np - np.where(started, start, day_np)).astype(np.int64) // 7, 0)

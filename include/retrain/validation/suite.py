@@ -221,8 +221,10 @@ def _to_check_result(exp: dict[str, Any], gx_result: Any) -> CheckResult:
         }
     mismatched = (res.get("details") or {}).get("mismatched") or {}
     if exp["type"] in ("expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list"):
-        check.missing_columns = [str(c) for c in mismatched.get("missing") or []]
-        check.unexpected_columns = [str(c) for c in mismatched.get("unexpected") or []]
+        if isinstance(mismatched, dict):  # the set expectation: {"missing": [...], "unexpected": [...]}
+            check.missing_columns = [str(c) for c in mismatched.get("missing") or []]
+            check.unexpected_columns = [str(c) for c in mismatched.get("unexpected") or []]
+        # the ordered-list one reports position mismatches as a list; derive missing/unexpected below
         if not check.success and not (check.missing_columns or check.unexpected_columns):
             expected = kwargs.get("column_set") or kwargs.get("column_list") or []
             observed = check.observed_value or []
