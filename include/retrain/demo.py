@@ -111,40 +111,44 @@ def run_demo(model: str, start: dt.date, weeks: int, scenario: str, rows: int | 
     from retrain.local_s3 import MotoServer, local_env
 
     s3 = MotoServer(pid_file=RUN_DIR / "demo-moto.pid", log_file=RUN_DIR / "demo-moto.log").start()
+    log_path = RUN_DIR / "demo.log"
     try:
         os.environ.update(local_env(s3.endpoint_url, os.environ.get("RETRAIN_BUCKET", "retrain-demo")))
         print(f"local S3 endpoint {s3.endpoint_url} (moto, pid {s3.proc.pid}); bucket {os.environ['RETRAIN_BUCKET']}")
-        print("migrating the local Airflow metadata DB (SQLite) ...", flush=True)
-        migrate_db()
-
-        from retrain.config import load_model_config
-        from retrain.datagen.landing import land_weeks
-        from retrain.storage import S3Store
-
-        cfg = load_model_config(model)
-        store = S3Store.from_env()
-        store.ensure_bucket()
-        landed = land_weeks(store, cfg, start=start, weeks=weeks, scenario=scenario, rows=rows,
-                            history_weeks=history_weeks)
-        print(f"landed {len(landed)} weekly batches ({history_weeks} history + {weeks} scenario '{scenario}')")
-        notes = {w["week"]: w["note"] for w in landed}
-        run_weeks_list = [dt.date.fromisoformat(w["week"]) for w in landed if w["scenario_week"] >= 1]
-
-        from airflow.dag_processing.dagbag import DagBag
-
-        dagbag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-        if dagbag.import_errors:
-            print(f"DAG import errors: {dagbag.import_errors}", file=sys.stderr)
-            return 1
-        dag = dagbag.get_dag(cfg.retrain_dag_id)
-        log_path = RUN_DIR / "demo.log"
-        print(f"running {cfg.retrain_dag_id} for {len(run_weeks_list)} weeks with dag.test(); task logs: {log_path}")
-        outcomes = []
+        print(f"Airflow and task logs: {log_path}", flush=True)
         with _output_to(log_path) as console:
+            def say(text: str) -> None:
+                print(text, file=console, flush=True)
+
+            say("migrating the local Airflow metadata DB (SQLite) ...")
+            migrate_db()
+
+            from retrain.config import load_model_config
+            from retrain.datagen.landing import land_weeks
+            from retrain.storage import S3Store
+
+            cfg = load_model_config(model)
+            store = S3Store.from_env()
+            store.ensure_bucket()
+            landed = land_weeks(store, cfg, start=start, weeks=weeks, scenario=scenario, rows=rows,
+                                history_weeks=history_weeks)
+            say(f"landed {len(landed)} weekly batches ({history_weeks} history + {weeks} scenario '{scenario}')")
+            notes = {w["week"]: w["note"] for w in landed}
+            run_weeks_list = [dt.date.fromisoformat(w["week"]) for w in landed if w["scenario_week"] >= 1]
+
+            from airflow.dag_processing.dagbag import DagBag
+
+            dagbag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+            if dagbag.import_errors:
+                say(f"DAG import errors: {dagbag.import_errors}")
+                return 1
+            dag = dagbag.dags[cfg.retrain_dag_id]
+            say(f"running {cfg.retrain_dag_id} once per week, in order, with dag.test():")
+            outcomes = []
             for week in run_weeks_list:
                 outcome = run_weeks(dag, cfg, store, [week])[0]
                 outcomes.append(outcome)
-                print(f"  {week}  {outcome.get('outcome'):<18} {outcome.get('reason', '')[:110]}", file=console)
+                say(f"  {week}  {outcome.get('outcome'):<18} {outcome.get('reason', '')[:110]}")
         print()
         print(format_summary(outcomes, notes))
         print()
