@@ -56,6 +56,10 @@ class StackError(RuntimeError):
     """The stack did not start, or an API call / a wait failed (the message carries diagnostics)."""
 
 
+class FatalStackError(StackError):
+    """A condition no amount of waiting fixes (e.g. DAG import errors): stops a wait at once."""
+
+
 def worker_hostname() -> str:
     """`[core] hostname_callable` of the Celery workers: the name given in RETRAIN_STACK_HOSTNAME."""
     return os.environ.get("RETRAIN_STACK_HOSTNAME") or socket.getfqdn()
@@ -125,12 +129,35 @@ def database_exists(name: str) -> bool:
         return c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
-def flush_redis_db(db: int) -> None:
+REDIS_CLAIM_KEY = "retrain-stack:owner"
+
+
+def _redis(db: int):
     import redis
 
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db, socket_timeout=10)
+    return redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db, socket_timeout=10)
+
+
+def claim_redis_db(owner: str, candidates: list[int]) -> int:
+    """The first Redis DB of `candidates` nobody else has claimed (a test run on the same machine
+    at the same time must not have its broker flushed by ours); claims expire after an hour."""
+    for db in candidates:
+        client = _redis(db)
+        try:
+            if client.set(REDIS_CLAIM_KEY, owner, nx=True, ex=3600) or client.get(REDIS_CLAIM_KEY) == owner.encode():
+                return db
+        finally:
+            client.close()
+    raise StackError(f"every Redis DB of {candidates} is claimed by another test run ({REDIS_CLAIM_KEY})")
+
+
+def flush_redis_db(db: int, owner: str | None = None) -> None:
+    """FLUSHDB (our broker queues, results of earlier runs); keeps `owner`'s claim on the DB if given."""
+    client = _redis(db)
     try:
         client.flushdb()
+        if owner:
+            client.set(REDIS_CLAIM_KEY, owner, ex=3600)
     finally:
         client.close()
 
@@ -195,7 +222,7 @@ class AirflowStack:
     """One Airflow deployment on PostgreSQL, started as subprocesses, driven through REST API v2."""
 
     def __init__(self, *, name: str, base_dir: Path, s3_endpoint: str, bucket: str,
-                 executor: str = "LocalExecutor", celery_workers: int = 0, redis_db: int = 7,
+                 executor: str = "LocalExecutor", celery_workers: int = 0, redis_dbs: tuple[int, ...] = (7,),
                  parallelism: int = 2):
         from retrain.local_s3 import local_env  # the bundle's own definition of "use this S3 endpoint"
 
@@ -207,15 +234,19 @@ class AirflowStack:
         self.bucket = bucket
         self.executor = executor
         self.celery_workers = celery_workers
-        self.redis_db = redis_db
+        self.redis_dbs = list(redis_dbs)  # the broker uses the first one no other test run has claimed
+        self.redis_db = self.redis_dbs[0]
+        self.parallelism = parallelism
         self.queue = f"retrain-stack-{self.id}"
         self.port = free_port()
         self.password = secrets.token_urlsafe(16)
         self.components: list[Component] = []
         self.state: dict[str, Any] = {}  # what tests built on this stack (e.g. the backfill story)
+        self.started_in: float | None = None
         self._token: str | None = None
         self._http = None
         self._db_created = False
+        self._redis_claimed = False
         self._stopped = False
         self._secrets = {
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
@@ -253,8 +284,8 @@ class AirflowStack:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__CORE__EXECUTOR": self.executor,
-            "AIRFLOW__CORE__PARALLELISM": "2",
-            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2",
+            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(self.parallelism),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__AUTH_MANAGER":
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
@@ -272,6 +303,9 @@ class AirflowStack:
             # Only the runs a test asks for (backfills, manual triggers): with catchup=False the scheduler
             # would otherwise create the latest week's run on unpause, against an empty landing zone.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            # An idle loop sleeps 1 s by default, and skipped/upstream_failed states propagate one
+            # task per loop: a skipped branch of 7 tasks would cost 7 s per run.
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
@@ -307,19 +341,22 @@ class AirflowStack:
             create_database(self.db_name)
             self._db_created = True
             if self.celery:
-                flush_redis_db(self.redis_db)
+                self.redis_db = claim_redis_db(self.id, self.redis_dbs)
+                self._redis_claimed = True
+                flush_redis_db(self.redis_db, owner=self.id)
             (self.home / "passwords.json").write_text(json.dumps({ADMIN: self.password}) + "\n")
             self._migrate(deadline)
+            # All at once (2 cores: the imports overlap with I/O waits). A task dispatched before the
+            # execution API answers fails without running (FIELD-NOTES), but no DAG run exists before
+            # start() returns, and it returns only once the API server answers and all report healthy.
             self._component("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.port),
                                            "--workers", "1"])
+            self._component("scheduler", ["scheduler", "--skip-serve-logs"])
             self._component("dag-processor", ["dag-processor"])
             self._component("triggerer", ["triggerer", "--skip-serve-logs"])
             for worker in self.worker_names:
                 self._start_worker(worker)
-            # The scheduler only once the API server answers: a task dispatched before the execution
-            # API is up fails without running (FIELD-NOTES).
             self._wait(lambda: self._health() is not None, deadline, "the API server to answer")
-            self._component("scheduler", ["scheduler", "--skip-serve-logs"])
             self._wait(self._healthy, deadline, "scheduler, dag-processor and triggerer to report healthy")
             self._wait(self._dags_parsed, deadline, "the DAG processor to serialize retrain_fraud and rollback_fraud")
             for worker in self.worker_names:
@@ -329,6 +366,7 @@ class AirflowStack:
             print(self.diagnostics("the stack failed to start"), file=sys.stderr)
             self.stop()
             raise
+        self.started_in = timeout - (deadline - time.monotonic())
         return self
 
     def _migrate(self, deadline: float) -> None:
@@ -377,10 +415,8 @@ class AirflowStack:
         for comp in self.components:
             if comp.proc is None:
                 continue
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 comp.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             # the group may outlive its leader (LocalExecutor workers, Celery pool, task processes)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(comp.proc.pid, signal.SIGKILL)
@@ -399,9 +435,9 @@ class AirflowStack:
                     time.sleep(1)
             if last is not None:
                 print(f"could not drop test database {self.db_name}: {last}", file=sys.stderr)
-        if self.celery:
+        if self.celery and self._redis_claimed:
             with contextlib.suppress(Exception):
-                flush_redis_db(self.redis_db)
+                flush_redis_db(self.redis_db)  # also drops our claim
 
     def _sweep(self) -> None:
         """SIGKILL anything still carrying this stack's marker (a process that left its group)."""
@@ -433,9 +469,13 @@ class AirflowStack:
     def _wait(self, predicate, deadline: float, what: str, interval: float = 1.0) -> None:
         while True:
             self.check_alive()
-            with contextlib.suppress(StackError, OSError):
+            try:
                 if predicate():
                     return
+            except FatalStackError:
+                raise
+            except (StackError, OSError):
+                pass
             if time.monotonic() > deadline:
                 raise StackError(self.diagnostics(f"timed out waiting for {what}"))
             time.sleep(interval)
@@ -457,7 +497,7 @@ class AirflowStack:
     def _dags_parsed(self) -> bool:
         errors = self.get("/api/v2/importErrors")
         if errors.get("total_entries"):
-            raise StackError(f"DAG import errors: {json.dumps(errors, indent=1)[:4000]}")
+            raise FatalStackError(f"DAG import errors: {json.dumps(errors, indent=1)[:4000]}")
         return all(self.request("GET", f"/api/v2/dags/{d}", ok=(200, 404)) is not None
                    for d in ("retrain_fraud", "rollback_fraud"))
 
@@ -574,35 +614,54 @@ class AirflowStack:
             if time.monotonic() > deadline:
                 raise StackError(self.diagnostics(f"timed out waiting for {dag_id} run {run_id} "
                                                   f"(state {run['state']})", dag_id, run_id))
-            time.sleep(2)
+            time.sleep(1)
 
-    def wait_for_backfill(self, backfill_id: int, timeout: float = 900.0) -> dict:
+    def backfill_runs(self, dag_id: str, backfill_id: int) -> list[dict]:
+        """The DAG runs of one backfill (all are created with it, queued), in logical-date order."""
+        runs = [r for r in self.dag_runs(dag_id) if r["run_type"] == "backfill"]
+        mine = [r for r in runs if r["dag_run_id"] in self._backfill_run_ids(dag_id, backfill_id, runs)]
+        return sorted(mine, key=lambda r: parse_time(r["logical_date"]))
+
+    def _backfill_run_ids(self, dag_id: str, backfill_id: int, runs: list[dict]) -> set[str]:
+        backfill = self.get(f"/api/v2/backfills/{backfill_id}")
+        start, end = parse_time(backfill["from_date"]), parse_time(backfill["to_date"])
+        return {r["dag_run_id"] for r in runs
+                if start <= parse_time(r["data_interval_start"]) <= end}
+
+    def wait_for_backfill(self, dag_id: str, backfill_id: int, expected_runs: int,
+                          timeout: float = 900.0) -> list[dict]:
+        """Poll until the backfill's runs are all finished (bounded); returns them in logical-date order.
+
+        Waits on the runs, not on the backfill's `completed_at`: the scheduler marks backfills
+        complete on a fixed 30 s timer, which would only add waiting.
+        """
         deadline = time.monotonic() + timeout
         while True:
             self.check_alive()
-            backfill = self.get(f"/api/v2/backfills/{backfill_id}")
-            if backfill.get("completed_at"):
-                return backfill
+            runs = self.backfill_runs(dag_id, backfill_id)
+            if len(runs) >= expected_runs and all(r["state"] in TERMINAL_RUN_STATES for r in runs):
+                return runs
             if time.monotonic() > deadline:
-                raise StackError(self.diagnostics(f"timed out waiting for backfill {backfill_id}",
-                                                  backfill.get("dag_id")))
-            time.sleep(3)
+                states = [(r["dag_run_id"], r["state"]) for r in runs]
+                raise StackError(self.diagnostics(f"timed out waiting for backfill {backfill_id}: {states}",
+                                                  dag_id))
+            time.sleep(1)
 
     # -- diagnostics ---------------------------------------------------------------------------
     def task_log_files(self) -> list[Path]:
         return sorted(p for p in self.home.rglob("*.log") if "dag_id=" in str(p))
 
-    def diagnostics(self, headline: str, dag_id: str | None = None, run_id: str | None = None) -> str:
-        """The headline, task states of the run, failed task logs and each component's log tail."""
+    def diagnostics(self, headline: str, dag_id: str | list[str] | None = None, run_id: str | None = None) -> str:
+        """The headline, the runs' task states, the newest task logs and each component's log tail."""
         parts = [f"=== {headline} (stack {self.id}, home {self.home}, db {self.db_name}) ==="]
-        if dag_id:
+        for dag in [dag_id] if isinstance(dag_id, str) else (dag_id or []):
             with contextlib.suppress(Exception):
-                for run in self.dag_runs(dag_id):
+                for run in self.dag_runs(dag):
                     if run_id and run["dag_run_id"] != run_id:
                         continue
-                    tis = self.task_instances(dag_id, run["dag_run_id"])
+                    tis = self.task_instances(dag, run["dag_run_id"])
                     states = ", ".join(f"{t}={ti['state']}(try {ti['try_number']})" for t, ti in tis.items())
-                    parts.append(f"run {run['dag_run_id']} {run['state']}: {states}")
+                    parts.append(f"{dag} run {run['dag_run_id']} {run['state']}: {states}")
         with contextlib.suppress(Exception):
             recent = sorted(self.task_log_files(), key=lambda p: p.stat().st_mtime)[-6:]
             for path in recent:

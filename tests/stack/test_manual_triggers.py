@@ -11,12 +11,20 @@ The tests build on each other in file order (force -> dry run -> rollback -> ref
 from __future__ import annotations
 
 import pytest
-
 from retrain import registry
 from retrain.keys import version_id
 
-from .conftest import FORCE_WEEK, RETRAIN_DAG, ROLLBACK_DAG, RUN_TIMEOUT, registry_objects, registry_problems, \
-    store_for, week_interval, week_start_utc
+from .conftest import (
+    FORCE_WEEK,
+    RETRAIN_DAG,
+    ROLLBACK_DAG,
+    RUN_TIMEOUT,
+    registry_objects,
+    registry_problems,
+    store_for,
+    week_interval,
+    week_start_utc,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
