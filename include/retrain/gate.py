@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from retrain.config import GateConfig
+from retrain.jsonsafe import finite_or_none, jsonable
 from retrain.metrics import higher_is_better
 
 
@@ -32,7 +33,7 @@ class GateDecision:
         return "gate rejected: " + "; ".join(self.reasons)
 
     def to_dict(self) -> dict:
-        return _jsonable(
+        return jsonable(
             {
                 "passed": self.passed,
                 "first_deployment": self.first_deployment,
@@ -45,26 +46,8 @@ class GateDecision:
         )
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        return _jsonable(value.item())  # numpy scalar
-    return value
 
 
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _check(rule: str, metric: str, value: Any, threshold: float, passed: bool, message: str, **extra) -> dict:
@@ -81,7 +64,7 @@ def _check(rule: str, metric: str, value: Any, threshold: float, passed: bool, m
 
 def _absolute(rule: str, metric: str, threshold: float, challenger: dict) -> dict:
     raw = challenger.get(metric)
-    value = _finite(raw)
+    value = finite_or_none(raw)
     word, op, bad = ("minimum", ">=", "<") if rule == "minimum" else ("maximum", "<=", ">")
     if value is None:
         return _check(
@@ -98,7 +81,7 @@ def _absolute(rule: str, metric: str, threshold: float, challenger: dict) -> dic
 
 
 def _regression(metric: str, allowed: float, challenger: dict, champion: dict) -> dict:
-    chall, champ = _finite(challenger.get(metric)), _finite(champion.get(metric))
+    chall, champ = finite_or_none(challenger.get(metric)), finite_or_none(champion.get(metric))
     rule = "relative_regression"
     try:
         higher = higher_is_better(metric)

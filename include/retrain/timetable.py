@@ -252,7 +252,7 @@ class WeeklyTimetable(Timetable):
     # helpers ----------------------------------------------------------------------------------
     def _now(self) -> DateTime:
         """The current time; a method so tests can pin it."""
-        return pendulum.now(UTC)
+        return pendulum.now(UTC)  # wall-clock ok: the scheduler asks which week is due now (catchup off)
 
     def _start_of(self, monday: dt.date) -> DateTime:
         return _local_midnight(monday, self._timezone)

@@ -8,14 +8,11 @@ fails with a full report, instead of the problem hiding behind a quiet "no drift
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
 
 from retrain.config import TriggerConfig
 from retrain.drift import DriftReport
+from retrain.jsonsafe import finite_or_none, jsonable
 
 TRIGGERS = (
     "force",
@@ -58,29 +55,8 @@ class Decision:
         }
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types only; NaN/inf become None (strict JSON has no NaN)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return str(value)
 
 
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _fmt(value: float | None) -> str:
@@ -102,7 +78,7 @@ def _performance_checks(performance: dict | None, cfg: TriggerConfig) -> dict:
         return {"evaluated": False, "checks": checks, "violations": [], "unavailable": unavailable}
     for key, threshold in cfg.performance.items():
         kind, metric = key.split("_", 1)
-        value = _finite(performance.get(metric))
+        value = finite_or_none(performance.get(metric))
         if value is None:
             unavailable.append(metric)
             continue
@@ -149,7 +125,7 @@ def decide(inputs: TriggerInputs, cfg: TriggerConfig) -> Decision:
 
     actions = drift.effective_actions() if drift is not None else []
     worst = drift.worst() if drift is not None else None
-    ks = _finite(inputs.score_ks)
+    ks = finite_or_none(inputs.score_ks)
     perf = _performance_checks(inputs.performance, cfg)
     perf_by_rule = {c["rule"]: c for c in perf["checks"]}
     age = inputs.model_age_days
@@ -178,7 +154,7 @@ def decide(inputs: TriggerInputs, cfg: TriggerConfig) -> Decision:
     }
 
     def done(retrain: bool, trigger: str, reason: str) -> Decision:
-        return Decision(retrain=retrain, trigger=trigger, reason=reason, signals=_jsonable(signals))
+        return Decision(retrain=retrain, trigger=trigger, reason=reason, signals=jsonable(signals))
 
     if inputs.force:
         return done(True, "force", "retrain forced by run parameter (force=True)")
