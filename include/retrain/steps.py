@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -92,7 +93,7 @@ class Steps:
         except MissingInputError as exc:
             readable, problems = False, [str(exc)]
         except KeyError as exc:  # prepare() could not find a required column
-            problems = [f"schema: missing column {exc}"]
+            problems = [f"schema: {missing_columns_message(exc)}"]
         if batch is not None:
             required = list(self.family.feature_columns(cfg)) + [cfg.data.label]
             missing = [c for c in required if c not in batch.columns]
@@ -598,6 +599,13 @@ def stage_summary(step: int, report) -> dict:
         "warnings": [r.label for r in report.warnings],
         "line": line,
     }
+
+
+def missing_columns_message(exc: KeyError) -> str:
+    """pandas says "['a', 'b'] not in index"; say which required columns the batch lacks."""
+    text = str(exc.args[0]) if exc.args else str(exc)
+    found = re.search(r"(\[.*\]) not in index", text)
+    return f"missing required columns {found.group(1)}" if found else f"missing required column {text!r}"
 
 
 OUTCOME_RECORDS = ("decision", "skip", "validation", "gate", "promotion", "smoke_test", "rollback")
