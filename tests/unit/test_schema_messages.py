@@ -2,7 +2,6 @@
 
 import pandas as pd
 import pytest
-
 from retrain.steps import missing_columns_message
 
 
