@@ -136,3 +136,17 @@ def test_missing_rossmann_bench_is_reported_not_failed(monkeypatch, tmp_path, ca
     assert bench.main(["--only", "rossmann", "--out", str(out)]) == 0
     assert "not available yet" in capsys.readouterr().out
     assert json.loads(out.read_text())["info"]["rossmann"] == "not available yet"
+
+
+def test_rossmann_targets_become_budget_lines_and_a_miss_fails():
+    from retrain.bench import check_budgets
+
+    rows = [
+        {"stage": "rossmann: feature engineering", "group": "rossmann", "seconds": 2.0, "peak_mib": 990.0,
+         "ok": True, "target": "< 30 s, < 6 GiB: met"},
+        {"stage": "rossmann: weekly run (total)", "group": "rossmann", "seconds": 700.0, "peak_mib": 690.0,
+         "ok": False, "target": "< 600 s: MISSED"},
+    ]
+    checks = {c["budget"]: c["passed"] for c in check_budgets(rows)}
+    assert checks["rossmann: feature engineering < 30 s, < 6 GiB"] is True
+    assert checks["rossmann: weekly run (total) < 600 s"] is False
