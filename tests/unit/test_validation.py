@@ -18,6 +18,7 @@ from retrain.config import (
     WindowChecks,
     load_model_config,
 )
+from retrain.datagen.fraud import COLUMNS as FRAUD_BATCH_COLUMNS
 from retrain.errors import ConfigError, DataValidationError
 from retrain.validation import (
     CRITICAL,
@@ -33,23 +34,7 @@ from retrain.validation import (
 from retrain.validation.suite import build_gx_suite
 
 SUITE = DEFAULT_EXPECTATIONS_DIR / "fraud_weekly_batch.json"
-COLUMNS = [
-    "transaction_id",
-    "event_time",
-    "amount",
-    "velocity_1h",
-    "velocity_24h",
-    "distance_from_home_km",
-    "merchant_category",
-    "device_match",
-    "cvv_match",
-    "address_match",
-    "country_match",
-    "card_present",
-    "hour",
-    "day_of_week",
-    "is_fraud",
-]
+COLUMNS = list(FRAUD_BATCH_COLUMNS)  # the batch schema, defined once by the generator
 CATEGORIES = [
     "grocery",
     "fuel",
