@@ -32,7 +32,7 @@ class TriggerInputs:
     force: bool = False
     batch_readable: bool = True
     schema_problems: list[str] = field(default_factory=list)
-    drift: DriftReport | dict | None = None  # a dict is accepted (the report after an XCom hop)
+    drift: DriftReport | None = None
     score_ks: float | None = None
     performance: dict | None = None  # champion metrics on the new week's labels
     model_age_days: int | None = None
@@ -114,8 +114,6 @@ def _describe_perf(check: dict) -> str:
 def decide(inputs: TriggerInputs, cfg: TriggerConfig) -> Decision:
     """Retrain or not, with the single trigger that decided it and every signal computed."""
     drift = inputs.drift
-    if isinstance(drift, dict):
-        drift = DriftReport.from_dict(drift)
 
     problems = list(inputs.schema_problems or [])
     if drift is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from retrain.config import load_all_models
+from retrain.dag_factory import DEFAULT_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
@@ -67,10 +68,23 @@ def test_every_task_has_retries_set_and_every_dag_tags_and_docs(dagbag):
         assert dag.tags, dag.dag_id
         assert dag.doc_md, dag.dag_id
         for task in dag.tasks:
-            assert task.retries is not None and task.retries >= 0, (dag.dag_id, task.task_id)
             assert task.owner and task.owner != "airflow", (dag.dag_id, task.task_id)
         # transient failures are retried (with backoff) by the tasks that touch S3
         assert any(t.retries >= 1 for t in dag.tasks), dag.dag_id
+
+
+def test_only_tasks_that_decide_nothing_on_s3_run_without_retries(dagbag):
+    """A task that touches S3 must retry a transient error; the exceptions are deliberate."""
+    no_retry = {"branch_on_decision"}  # reads XCom only: a failure there is a bug, not an outage
+    for cfg in load_all_models():
+        weekly = dagbag.dags[cfg.retrain_dag_id]
+        for task in weekly.tasks:
+            expected = 0 if task.task_id in no_retry else DEFAULT_ARGS["retries"]
+            assert task.retries == expected, (weekly.dag_id, task.task_id, task.retries)
+        assert task.retry_exponential_backoff, (weekly.dag_id, task.task_id)
+        rollback = dagbag.dags[cfg.rollback_dag_id]
+        # the on-call swap is not retried blindly (a refusal is final; re-trigger after a transient error)
+        assert {t.task_id: t.retries for t in rollback.tasks} == {"rollback": 0, "smoke_test": 1}
 
 
 def test_every_param_is_documented_for_the_trigger_form(dagbag):
