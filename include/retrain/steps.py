@@ -205,34 +205,9 @@ class Steps:
     def data_version_source(self, data_version: str) -> dict:
         """The earlier run a `data_version` names: a model version id (the data that trained it)
         or the content hash of a published version's data window (run_log data_window.content_hash)."""
-        import json
+        from retrain.data_versions import find_data_version
 
-        from retrain import registry
-        from retrain.errors import RetrainError
-        from retrain.keys import VERSION_RE
-
-        keys = self.ctx.keys
-
-        def source(version: str) -> dict:
-            run_log = json.loads(registry.load_verified(self.store, keys, version, "run_log.json"))
-            return {"version": version, "run_id": run_log["run_id"], "week": run_log["week"],
-                    "content_hash": run_log["data_window"]["content_hash"]}
-
-        data_version = data_version.strip()
-        if VERSION_RE.match(data_version):
-            return source(data_version)
-        prefix = keys.registry_prefix() + "versions/"
-        versions = sorted({k[len(prefix):].split("/")[0] for k in self.store.list_keys(prefix)}, reverse=True)
-        for version in (v for v in versions if VERSION_RE.match(v)):
-            try:
-                found = source(version)
-            except (RetrainError, ObjectNotFound, KeyError, ValueError):
-                continue  # an incomplete or foreign version is not a data version
-            if found["content_hash"] == data_version:
-                return found
-        raise MissingInputError(f"data version {data_version!r}: no published model version of "
-                                f"{self.ctx.cfg.name} was trained on it (give a version id or a run log's "
-                                "data_window.content_hash)")
+        return find_data_version(self.store, self.ctx.keys, self.ctx.cfg.name, data_version)
 
     def _source_artifact(self, src: dict, name: str) -> str:
         return self.ctx.keys.run_artifact(dt.date.fromisoformat(src["week"]), src["run_id"], name)
