@@ -68,6 +68,7 @@ __all__ = [
     "materialize",
     "promote",
     "publish_run_version",
+    "record_refusal",
     "publish_version",
     "read_manifest",
     "read_slots",
@@ -286,6 +287,13 @@ def _write_slots(store, keys: Keys, new: Slots, etag: str | None) -> str:
 def _repair(store, keys: Keys, slots: Slots | None) -> None:
     if slots is not None:
         ensure_change_recorded(store, keys, slots.to_dict())
+
+
+def record_refusal(store, keys: Keys, action: str, *, to_version, reason, actor, run_id, message) -> str:
+    """Audit a refused registry change decided outside this module (e.g. the on-call DAG's checks)."""
+    slots, _ = read_slots(store, keys)
+    return _refuse(store, keys, slots, action, to_version=to_version, reason=reason, actor=actor, run_id=run_id,
+                   message=message)
 
 
 def _refuse(store, keys: Keys, slots: Slots | None, action: str, *, to_version, reason, actor, run_id, message) -> str:
@@ -609,8 +617,16 @@ def promote(
     run_id: str,
     reason: str,
     actor: dict[str, Any],
+    *,
+    gate_champion: str | None | object = ...,
 ) -> PromotionResult:
-    """Point the champion slot at a published, verified version with ONE conditional write."""
+    """Point the champion slot at a published, verified version with ONE conditional write.
+
+    `gate_champion` (the champion the evaluation gate compared against, from gate.json): when
+    given, the promotion happens only while that version is still the champion - a decision
+    taken against another champion is stale (ConflictError, audited; re-running promote
+    re-evaluates the gate).
+    """
     check_version(version)
     _check_call(reason, actor, run_id)
     week_iso = _week_iso(week)
@@ -625,6 +641,15 @@ def promote(
         event = _refuse(store, keys, slots, "promote_superseded", to_version=version, reason=reason,
                         actor=actor, run_id=run_id, message=message)
         return PromotionResult(status, slots, message, version, event)
+
+    current = slots.champion.version if slots and slots.champion else None
+    if gate_champion is not ... and gate_champion != current:
+        message = (f"the evaluation gate of {version} compared it with champion {gate_champion}, but the "
+                   f"champion is now {current}: that decision is stale, nothing was changed - re-run promote "
+                   f"to re-evaluate the gate against {current}")
+        _refuse(store, keys, slots, "promote_stale_gate", to_version=version, reason=reason, actor=actor,
+                run_id=run_id, message=message)
+        raise ConflictError(message)
 
     try:
         manifest = verify_version(store, keys, version)
@@ -840,6 +865,7 @@ def rollback(
             "to_version": target_version,
             "generation_before": slots.generation,
             "at": now_iso(),  # wall-clock ok
+            **({"restored_retired": True} if target_version in slots.retired else {}),
         },
         # the version rolled back away from is retired (with every week up to it); an explicit
         # rollback naming a retired version brings it back (and the audit record says so)
