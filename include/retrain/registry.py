@@ -547,6 +547,7 @@ def publish_run_version(store, keys: Keys, week: dt.date, run_id: str, files: di
     """
     week_iso = _week_iso(week)
     pointed: set[str] | None = None
+    superseded: set[str] = set()
     for revision in range(MAX_REVISIONS):
         version = version_id(dt.date.fromisoformat(week_iso), revision_run_key(run_id, revision))
         try:
@@ -554,10 +555,12 @@ def publish_run_version(store, keys: Keys, week: dt.date, run_id: str, files: di
                                    revision=revision)
         except VersionContentDiffers as exc:
             if pointed is None:
-                pointed = _ever_pointed_at(store, keys)
+                pointed, superseded = _ever_pointed_at(store, keys)
             if version in pointed:
                 raise RegistryError(f"{exc}; it was champion once, so it is never superseded - "
                                     f"start a new run instead") from exc
+            if version in superseded:  # recorded by an earlier re-run
+                continue
             slots, _ = read_slots(store, keys)
             write_record(store, keys, refusal_record(
                 model=keys.model, action="version_superseded", generation=slots.generation if slots else 0,
@@ -570,12 +573,15 @@ def publish_run_version(store, keys: Keys, week: dt.date, run_id: str, files: di
     raise RegistryError(f"run {run_id} of {keys.model}: {MAX_REVISIONS} superseded publications; start a new run")
 
 
-def _ever_pointed_at(store, keys: Keys) -> set[str]:
+def _ever_pointed_at(store, keys: Keys) -> tuple[set[str], set[str]]:
+    """(versions that were ever champion, versions already recorded as superseded)."""
     slots, _ = read_slots(store, keys)
-    out = {e.get("to_version") for e in history(store, keys) if e.get("outcome") == "applied"}
+    entries = history(store, keys)
+    out = {e.get("to_version") for e in entries if e.get("outcome") == "applied"}
     if slots is not None:
         out |= {s.version for s in (slots.champion, slots.previous) if s} | set(slots.retired)
-    return {v for v in out if v}
+    superseded = {e.get("to_version") for e in entries if e.get("action") == "version_superseded"}
+    return {v for v in out if v}, superseded
 
 
 # -- promotion -----------------------------------------------------------------------------------
