@@ -223,13 +223,14 @@ def test_rerun_of_an_older_promotion_does_not_undo_an_oncall_rollback(store, mod
 
 
 def test_automatic_rollback_retires_the_version(store, model_files):
-    v1, v2 = ship(store, model_files, W1).version, ship(store, model_files, W2).version
+    v1, v2, v3 = (ship(store, model_files, w).version for w in (W1, W2, W3))
     registry.rollback(store, KEYS, "automatic: smoke test failed", {"type": "automatic_rollback"},
-                      run_id=run_id_for(W2), expected_champion=v2)
-    registry.rollback(store, KEYS, "roll back v1 by hand", ONCALL, run_id="manual__3", to_version=v1)
-    # v2 is no longer in the previous slot (the old protection); it stays retired all the same
-    assert ship(store, model_files, W2).status == "superseded"
+                      run_id=run_id_for(W3), expected_champion=v3)
+    registry.rollback(store, KEYS, "roll back to v1 by hand", ONCALL, run_id="manual__3", to_version=v1)
+    # v3 is no longer in the previous slot (the old protection); it stays retired all the same
+    assert ship(store, model_files, W3).status == "superseded"
     assert registry.champion(store, KEYS).version == v1
+    assert set(registry.read_slots(store, KEYS)[0].retired) == {v2, v3}
 
 
 def test_stale_gate_decision_is_refused(store, model_files):
