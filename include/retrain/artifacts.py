@@ -7,7 +7,7 @@ import hashlib
 import io
 from typing import Any
 
-from retrain.errors import IntegrityError
+from retrain.errors import IntegrityError, ModelLoadError, TransientStorageError
 
 
 def fingerprint(data: bytes) -> dict:
@@ -36,4 +36,9 @@ def loads_verified(data: bytes, expected: dict, name: str) -> Any:
     verify(data, expected, name)
     import joblib
 
-    return joblib.load(io.BytesIO(data))
+    try:
+        return joblib.load(io.BytesIO(data))
+    except TransientStorageError:
+        raise
+    except Exception as exc:  # broad ok: in-memory unpickling of verified bytes touches no storage; any error is the model's own verdict
+        raise ModelLoadError(f"{name} matches its manifest but does not deserialize: {exc!r}") from exc

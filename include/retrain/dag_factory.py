@@ -39,12 +39,18 @@ automatic **rollback** when the smoke test fails. `record_outcome` writes the ru
 * On call: trigger `rollback_{name}` to restore the previous champion.
 """
 
+# The rollback form's checks (JSON-schema patterns; the task checks the same again).
+REASON_PATTERN = r"^\s*\S[\s\S]+\S\s*$"
+TO_VERSION_PATTERN = r"^(\d{4}-W\d{2}-[0-9a-f]{8})?$"
+
 ROLLBACK_DOC = """
 ### On-call rollback of `{name}`
 
-Restores a previous model version as champion: verifies the target's checksums and loads
-it **before** moving any pointer, swaps champion ← target in one conditional write, runs
-the smoke test and records who and why in the registry's audit log.
+Restores a previous model version as champion: verifies the target's checksums, loads it and
+replays its canary predictions **before** moving any pointer, swaps champion ← target in one
+conditional write, runs the smoke test (and restores the champion from before if it fails) and
+records who and why - and every refusal - in the registry's audit log. A target that failed a
+smoke test before is refused unless `allow_failed_smoke_test` is ticked.
 Leave `to_version` empty to roll back to the previous slot; set `dry_run` to only check.
 """
 
@@ -151,14 +157,24 @@ def build_rollback_dag(cfg: ModelConfig):
             "reason": Param(
                 type="string",
                 minLength=3,
+                pattern=REASON_PATTERN,  # at least 3 characters once leading/trailing blanks are stripped
                 title="Reason",
-                description="Why the champion is rolled back (recorded in the registry's audit log).",
+                description="Why the champion is rolled back (recorded in the registry's audit log; "
+                "at least 3 characters besides blanks).",
             ),
             "to_version": Param(
                 None,
                 type=["null", "string"],
+                pattern=TO_VERSION_PATTERN,
                 title="Target version",
                 description="Version id to restore (e.g. 2026-W05-1a2b3c4d). Empty: the previous slot.",
+            ),
+            "allow_failed_smoke_test": Param(
+                False,
+                type="boolean",
+                title="Allow a version that failed a smoke test",
+                description="The target is refused if the audit log shows it failed a smoke test; tick to "
+                "override (recorded in the audit log). Its canary is replayed before the swap either way.",
             ),
             "dry_run": Param(
                 False,

@@ -52,3 +52,8 @@ class SmokeTestFailed(DeterministicError):
 
 class TransientStorageError(RetrainError):
     """S3 was unreachable or throttled; safe to retry."""
+
+
+class ModelLoadError(RegistryError):
+    """A model file matches its manifest but does not deserialize or score (its own verdict, not
+    corruption: the bytes are the ones that were written)."""

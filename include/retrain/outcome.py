@@ -70,6 +70,8 @@ def summarise(task_states: dict[str, str | None], records: dict[str, dict | None
         if step == "smoke_test":
             rb = records.get("rollback") or {}
             smoke = records.get("smoke_test") or {}
+            if smoke.get("status") == "rolled_back":  # a cleared re-run after a rollback: still red
+                return {**out, "outcome": "rolled_back", "ok": False, "failed_task": step, "reason": smoke["reason"]}
             reason = f"smoke test failed ({smoke.get('reason', 'see task log')}); rollback: {rb.get('status', 'not done')}"
             outcome = "rolled_back" if rb.get("status") in ("rolled_back", "already_rolled_back") else "smoke_test_failed"
             return {**out, "outcome": outcome, "ok": False, "failed_task": step, "reason": reason}
@@ -78,6 +80,9 @@ def summarise(task_states: dict[str, str | None], records: dict[str, dict | None
     if task_states.get("skip") == "success":
         return {**out, "outcome": "skipped", "ok": True, "reason": decision.get("reason", "")}
     promotion = records.get("promotion") or {}
+    if (records.get("smoke_test") or {}).get("status") == "rolled_back":  # never green after a rollback
+        return {**out, "outcome": "rolled_back", "ok": False, "failed_task": "smoke_test",
+                "reason": records["smoke_test"].get("reason")}
     if task_states.get("promote") == "success" and promotion.get("status") == "superseded":
         return {**out, "outcome": "superseded", "ok": True, "reason": promotion.get("message", "")}
     if task_states.get("smoke_test") == "success":

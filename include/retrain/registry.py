@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrain.errors import ConflictError, IntegrityError, RegistryError
+from retrain.errors import ConflictError, IntegrityError, ModelLoadError, RegistryError, TransientStorageError
 from retrain.keys import VERSION_RE, Keys, version_id, week_start
 from retrain.registry_audit import (
     change_event_id,
@@ -67,6 +67,8 @@ __all__ = [
     "load_verified_model",
     "materialize",
     "promote",
+    "publish_run_version",
+    "record_refusal",
     "publish_version",
     "read_manifest",
     "read_slots",
@@ -101,6 +103,14 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _JSON = "application/json"
 
 
+class VersionContentDiffers(RegistryError):
+    """A version id is already taken by different bytes (versions are immutable)."""
+
+
+class VersionNotPublished(RegistryError):
+    """No manifest: the version was never (completely) published and cannot be pointed at."""
+
+
 class UnsafeNameError(RegistryError, ValueError):
     """A version id or file name that could escape the registry prefix (or a local directory)."""
 
@@ -129,6 +139,8 @@ def _key(keys: Keys, version: str, name: str) -> str:
 def _week_iso(week: dt.date | str) -> str:
     if isinstance(week, str):
         week = dt.date.fromisoformat(week)
+    if not isinstance(week, dt.date):  # a malformed record: say so, never AttributeError
+        raise TypeError(f"a week must be an ISO date string, not {type(week).__name__} {week!r}")
     return week_start(week).isoformat()
 
 
@@ -164,11 +176,11 @@ class Slot:
         if raw is None:
             return None
         if not isinstance(raw, dict):
-            raise RegistryError(f"malformed slot: {raw!r}")
+            raise IntegrityError(f"malformed slot in slots.json: {raw!r}")
         try:
             slot = cls(version=check_version(raw["version"]), week=_week_iso(raw["week"]), run_id=str(raw["run_id"]))
         except (KeyError, ValueError, TypeError) as exc:
-            raise RegistryError(f"malformed slot {raw!r}: {exc}") from exc
+            raise IntegrityError(f"malformed slot in slots.json {raw!r}: {exc!r}") from exc
         return slot
 
 
@@ -179,29 +191,49 @@ class Slots:
     previous: Slot | None
     generation: int
     updated_by: dict[str, Any] = field(default_factory=dict)
+    # Rollbacks stick (retrain.registry_retired): versions rolled back away from, and the newest
+    # data week among them; no promotion of such a version or of a week up to it is accepted.
+    retired: tuple[str, ...] = ()
+    retired_through_week: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "model": self.model,
             "champion": self.champion.to_dict() if self.champion else None,
             "previous": self.previous.to_dict() if self.previous else None,
             "generation": self.generation,
             "updated_by": self.updated_by,
         }
+        if self.retired or self.retired_through_week:  # absent until the first rollback
+            out["retired"] = sorted(self.retired)
+            out["retired_through_week"] = self.retired_through_week
+        return out
 
     @classmethod
     def from_dict(cls, raw: Any) -> Slots:
         if not isinstance(raw, dict):
-            raise RegistryError(f"malformed slots object: {raw!r}")
+            raise IntegrityError(f"malformed slots object: {raw!r}")
         generation = raw.get("generation")
         if not isinstance(generation, int) or generation < 0:
-            raise RegistryError(f"malformed slots object: generation {generation!r}")
+            raise IntegrityError(f"malformed slots object: generation {generation!r}")
+        retired = raw.get("retired") or []
+        through = raw.get("retired_through_week")
+        try:
+            retired = tuple(check_version(v) for v in retired)
+            through = _week_iso(through) if through is not None else None
+        except (TypeError, ValueError) as exc:  # UnsafeNameError is a ValueError
+            raise IntegrityError(f"malformed slots object: retired {retired!r} / {through!r}: {exc}") from exc
+        updated_by = raw.get("updated_by") or {}
+        if not isinstance(updated_by, dict):
+            raise IntegrityError(f"malformed slots object: updated_by {updated_by!r}")
         return cls(
             model=str(raw.get("model")),
             champion=Slot.from_dict(raw.get("champion")),
             previous=Slot.from_dict(raw.get("previous")),
             generation=generation,
-            updated_by=dict(raw.get("updated_by") or {}),
+            updated_by=dict(updated_by),
+            retired=retired,
+            retired_through_week=through,
         )
 
 
@@ -234,7 +266,7 @@ def read_slots(store, keys: Keys) -> tuple[Slots | None, str | None]:
     try:
         slots = Slots.from_dict(json.loads(data))
     except ValueError as exc:
-        raise RegistryError(f"{keys.slots()} is not valid JSON: {exc}") from exc
+        raise IntegrityError(f"{keys.slots()} is not valid JSON: {exc}") from exc
     if slots.model != keys.model:
         raise RegistryError(f"{keys.slots()} belongs to model {slots.model!r}, not {keys.model!r}")
     return slots, etag
@@ -255,6 +287,13 @@ def _write_slots(store, keys: Keys, new: Slots, etag: str | None) -> str:
 def _repair(store, keys: Keys, slots: Slots | None) -> None:
     if slots is not None:
         ensure_change_recorded(store, keys, slots.to_dict())
+
+
+def record_refusal(store, keys: Keys, action: str, *, to_version, reason, actor, run_id, message) -> str:
+    """Audit a refused registry change decided outside this module (e.g. the on-call DAG's checks)."""
+    slots, _ = read_slots(store, keys)
+    return _refuse(store, keys, slots, action, to_version=to_version, reason=reason, actor=actor, run_id=run_id,
+                   message=message)
 
 
 def _refuse(store, keys: Keys, slots: Slots | None, action: str, *, to_version, reason, actor, run_id, message) -> str:
@@ -287,6 +326,8 @@ def _validate_manifest(manifest: Any, keys: Keys, version: str) -> dict[str, Any
         _week_iso(manifest.get("created_for_week"))
     except (TypeError, ValueError) as exc:
         raise IntegrityError(f"{where}: bad created_for_week {manifest.get('created_for_week')!r}") from exc
+    if not isinstance(manifest.get("run_id"), str) or not manifest["run_id"]:
+        raise IntegrityError(f"{where}: bad run_id {manifest.get('run_id')!r}")
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise IntegrityError(f"{where} lists no files")
@@ -314,7 +355,7 @@ def read_manifest(store, keys: Keys, version: str) -> dict[str, Any]:
     try:
         data, _ = store.get_with_etag(key)
     except ObjectNotFound as exc:
-        raise RegistryError(
+        raise VersionNotPublished(
             f"version {version} of {keys.model} is not published (no {key}); it cannot be pointed at"
         ) from exc
     try:
@@ -403,6 +444,7 @@ def publish_version(
     *,
     week: dt.date | None = None,
     run_id: str | None = None,
+    revision: int = 0,
 ) -> dict[str, Any]:
     """Write an immutable version (files first, manifest.json last) and return its manifest.
 
@@ -423,7 +465,7 @@ def publish_version(
         week_iso = _week_iso(week)
     except (TypeError, ValueError) as exc:
         raise RegistryError(f"version {version}: bad week {week!r}") from exc
-    expected_version = version_id(dt.date.fromisoformat(week_iso), run_id)
+    expected_version = version_id(dt.date.fromisoformat(week_iso), revision_run_key(run_id, revision))
     if version != expected_version:
         raise RegistryError(f"version {version} does not belong to week {week_iso} / run {run_id!r} "
                             f"(expected {expected_version})")
@@ -443,6 +485,7 @@ def publish_version(
         "run_id": run_id,
         "files": {name: {"sha256": sha256_hex(bytes(d)), "size": len(d)} for name, d in sorted(files.items())},
         "metadata": metadata,
+        **({"revision": revision} if revision else {}),
     }
     manifest_bytes = dumps_json(manifest)
     manifest = json.loads(manifest_bytes)  # the exact form that is stored (and read back)
@@ -456,7 +499,7 @@ def publish_version(
         existing = None
     if existing is not None:
         if existing != manifest:
-            raise RegistryError(f"version {version} of {keys.model} is already published with different content")
+            raise VersionContentDiffers(f"version {version} of {keys.model} is already published with different content")
         return existing
 
     for name in sorted(files):
@@ -467,7 +510,7 @@ def publish_version(
         except PreconditionFailed:
             current, _ = store.get_with_etag(key)
             if current != data:
-                raise RegistryError(
+                raise VersionContentDiffers(
                     f"{key} already exists with different content (sha256 {sha256_hex(current)}, "
                     f"ours {sha256_hex(data)}): versions are immutable"
                 ) from None
@@ -476,11 +519,69 @@ def publish_version(
     except PreconditionFailed:
         current = read_manifest(store, keys, version)
         if current != manifest:
-            raise RegistryError(
+            raise VersionContentDiffers(
                 f"version {version} of {keys.model} was published concurrently with different content"
             ) from None
     log.info("registry %s: published version %s (%d files)", keys.model, version, len(files))
     return manifest
+
+
+def revision_run_key(run_id: str, revision: int) -> str:
+    """What a run's version id hashes: the run id, plus the revision after a superseded publication."""
+    if not isinstance(revision, int) or revision < 0:
+        raise RegistryError(f"bad revision {revision!r}")
+    return run_id if revision == 0 else f"{run_id}#r{revision}"
+
+
+MAX_REVISIONS = 20
+
+
+def publish_run_version(store, keys: Keys, week: dt.date, run_id: str, files: dict[str, bytes],
+                        metadata: dict[str, Any], actor: dict[str, Any]) -> dict[str, Any]:
+    """Publish a run's version so that a re-run can always finish.
+
+    Revision 0 is `version_id(week, run_id)`. If a crash left it published but never pointed at and
+    the re-run's content differs (a new bundle version in run_log.json, a re-evaluated gate), that
+    publication is superseded - audited as `version_superseded` - and the next revision is used. A
+    version that was ever champion is never superseded: its content is what ran in production.
+    """
+    week_iso = _week_iso(week)
+    pointed: set[str] | None = None
+    superseded: set[str] = set()
+    for revision in range(MAX_REVISIONS):
+        version = version_id(dt.date.fromisoformat(week_iso), revision_run_key(run_id, revision))
+        try:
+            return publish_version(store, keys, version, files, metadata, week=week, run_id=run_id,
+                                   revision=revision)
+        except VersionContentDiffers as exc:
+            if pointed is None:
+                pointed, superseded = _ever_pointed_at(store, keys)
+            if version in pointed:
+                raise RegistryError(f"{exc}; it was champion once, so it is never superseded - "
+                                    f"start a new run instead") from exc
+            if version in superseded:  # recorded by an earlier re-run
+                continue
+            slots, _ = read_slots(store, keys)
+            write_record(store, keys, refusal_record(
+                model=keys.model, action="version_superseded", generation=slots.generation if slots else 0,
+                from_version=slots.champion.version if slots and slots.champion else None,
+                to_version=version, reason="a re-run publishes different content", actor=actor, run_id=run_id,
+                message=f"{version} was published by an earlier attempt of run {run_id} but never pointed at; "
+                        f"the re-run's content differs, so it publishes revision {revision + 1} instead"))
+            log.warning("registry %s: %s superseded by revision %d of run %s", keys.model, version,
+                        revision + 1, run_id)
+    raise RegistryError(f"run {run_id} of {keys.model}: {MAX_REVISIONS} superseded publications; start a new run")
+
+
+def _ever_pointed_at(store, keys: Keys) -> tuple[set[str], set[str]]:
+    """(versions that were ever champion, versions already recorded as superseded)."""
+    slots, _ = read_slots(store, keys)
+    entries = history(store, keys)
+    out = {e.get("to_version") for e in entries if e.get("outcome") == "applied"}
+    if slots is not None:
+        out |= {s.version for s in (slots.champion, slots.previous) if s} | set(slots.retired)
+    superseded = {e.get("to_version") for e in entries if e.get("action") == "version_superseded"}
+    return {v for v in out if v}, superseded
 
 
 # -- promotion -----------------------------------------------------------------------------------
@@ -495,10 +596,16 @@ def judge_promotion(slots: Slots | None, version: str, week_iso: str) -> tuple[s
         slots.previous is not None
         and slots.previous.version == version
         and slots.updated_by.get("action") == "rollback"
-    ):
+    ) or version in slots.retired:
         return SUPERSEDED, (
             f"{version} was rolled back (generation {slots.generation}, champion now {cur.version}); "
             f"re-running its promotion does not undo a rollback - roll back to it explicitly instead"
+        )
+    if slots.retired_through_week is not None and week_iso <= slots.retired_through_week:
+        return SUPERSEDED, (
+            f"a rollback retired every data week up to {slots.retired_through_week} (champion now "
+            f"{cur.version}); {version} (week {week_iso}) is not promoted by a re-run or backfill - "
+            f"roll back to it explicitly instead"
         )
     if cur.week >= week_iso:
         return SUPERSEDED, (
@@ -516,8 +623,16 @@ def promote(
     run_id: str,
     reason: str,
     actor: dict[str, Any],
+    *,
+    gate_champion: str | None | object = ...,
 ) -> PromotionResult:
-    """Point the champion slot at a published, verified version with ONE conditional write."""
+    """Point the champion slot at a published, verified version with ONE conditional write.
+
+    `gate_champion` (the champion the evaluation gate compared against, from gate.json): when
+    given, the promotion happens only while that version is still the champion - a decision
+    taken against another champion is stale (ConflictError, audited; re-running promote
+    re-evaluates the gate).
+    """
     check_version(version)
     _check_call(reason, actor, run_id)
     week_iso = _week_iso(week)
@@ -532,6 +647,15 @@ def promote(
         event = _refuse(store, keys, slots, "promote_superseded", to_version=version, reason=reason,
                         actor=actor, run_id=run_id, message=message)
         return PromotionResult(status, slots, message, version, event)
+
+    current = slots.champion.version if slots and slots.champion else None
+    if gate_champion is not ... and gate_champion != current:
+        message = (f"the evaluation gate of {version} compared it with champion {gate_champion}, but the "
+                   f"champion is now {current}: that decision is stale, nothing was changed - re-run promote "
+                   f"to re-evaluate the gate against {current}")
+        _refuse(store, keys, slots, "promote_stale_gate", to_version=version, reason=reason, actor=actor,
+                run_id=run_id, message=message)
+        raise ConflictError(message)
 
     try:
         manifest = verify_version(store, keys, version)
@@ -564,6 +688,8 @@ def promote(
             "generation_before": gen_before,
             "at": now_iso(),  # wall-clock ok
         },
+        retired=slots.retired if slots else (),
+        retired_through_week=slots.retired_through_week if slots else None,
     )
     try:
         _write_slots(store, keys, new, etag)
@@ -597,6 +723,23 @@ def promote(
 
 
 # -- rollback ------------------------------------------------------------------------------------
+def _check_loads(data: bytes, manifest: dict, keys: Keys, version: str, load_check) -> None:
+    """Deserialize verified model bytes; any failure (other than a transient one) -> ModelLoadError."""
+    from retrain.artifacts import loads_verified
+
+    if load_check is None:
+        loads_verified(data, manifest["files"][MODEL_FILE], f"{version}/{MODEL_FILE}")
+        return
+    try:
+        load_check(data)
+    except (TransientStorageError, RegistryError):
+        raise
+    except Exception as exc:  # broad ok: transient and registry errors are re-raised above; the rest is the model's verdict
+        raise ModelLoadError(
+            f"{MODEL_FILE} of {keys.model} version {version} does not deserialize: {exc!r}"
+        ) from exc
+
+
 def rollback(
     store,
     keys: Keys,
@@ -692,26 +835,24 @@ def rollback(
             )
         target_version = to_version
 
+    # Transient storage errors propagate from here (the task retries); only a checksum/size/manifest
+    # mismatch is an integrity failure, and a model that does not deserialize is its own verdict.
     try:
         manifest = verify_version(store, keys, target_version)
         if MODEL_FILE not in manifest["files"]:
             raise IntegrityError(f"version {target_version} has no {MODEL_FILE}")
-        try:
-            if load_check is not None:
-                load_check(load_verified(store, keys, target_version, MODEL_FILE))
-            else:
-                load_verified_model(store, keys, target_version, MODEL_FILE)
-        except RegistryError:
-            raise
-        except Exception as exc:  # any failure to deserialize makes the target unusable
-            raise IntegrityError(
-                f"{MODEL_FILE} of {keys.model} version {target_version} does not deserialize: {exc!r}"
-            ) from exc
+        data = _get_checked(store, keys, target_version, manifest, MODEL_FILE)
+        _check_loads(data, manifest, keys, target_version, load_check)
     except RegistryError as exc:
-        action = "rollback_integrity_failed" if isinstance(exc, IntegrityError) else "rollback_refused"
-        refuse(action, exc, target_version)
         if isinstance(exc, IntegrityError):
-            raise IntegrityError(f"rollback refused, champion {current.version} untouched: {exc}") from exc
+            action = "rollback_integrity_failed"
+        elif isinstance(exc, ModelLoadError):
+            action = "rollback_load_failed"
+        else:
+            action = "rollback_refused"
+        refuse(action, exc, target_version)
+        if isinstance(exc, IntegrityError | ModelLoadError):
+            raise type(exc)(f"rollback refused, champion {current.version} untouched: {exc}") from exc
         raise
 
     event = change_event_id(slots.generation + 1, "rollback", run_id)
@@ -730,7 +871,12 @@ def rollback(
             "to_version": target_version,
             "generation_before": slots.generation,
             "at": now_iso(),  # wall-clock ok
+            **({"restored_retired": True} if target_version in slots.retired else {}),
         },
+        # the version rolled back away from is retired (with every week up to it); an explicit
+        # rollback naming a retired version brings it back (and the audit record says so)
+        retired=tuple(sorted((set(slots.retired) | {current.version}) - {target_version})),
+        retired_through_week=max(filter(None, (slots.retired_through_week, current.week))),
     )
     summary = f"{current.version} -> {target_version} (generation {slots.generation} -> {new.generation})"
     if dry_run:

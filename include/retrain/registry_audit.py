@@ -76,6 +76,8 @@ def change_record(slots: dict[str, Any]) -> dict[str, Any] | None:
         "generation_before": ub.get("generation_before"),
         "generation_after": slots.get("generation"),
         "at": ub.get("at"),
+        # an explicit rollback that brought back a version a rollback had retired
+        **({"restored_retired": True} if ub.get("restored_retired") else {}),
     }
 
 

@@ -205,34 +205,9 @@ class Steps:
     def data_version_source(self, data_version: str) -> dict:
         """The earlier run a `data_version` names: a model version id (the data that trained it)
         or the content hash of a published version's data window (run_log data_window.content_hash)."""
-        import json
+        from retrain.data_versions import find_data_version
 
-        from retrain import registry
-        from retrain.errors import RetrainError
-        from retrain.keys import VERSION_RE
-
-        keys = self.ctx.keys
-
-        def source(version: str) -> dict:
-            run_log = json.loads(registry.load_verified(self.store, keys, version, "run_log.json"))
-            return {"version": version, "run_id": run_log["run_id"], "week": run_log["week"],
-                    "content_hash": run_log["data_window"]["content_hash"]}
-
-        data_version = data_version.strip()
-        if VERSION_RE.match(data_version):
-            return source(data_version)
-        prefix = keys.registry_prefix() + "versions/"
-        versions = sorted({k[len(prefix):].split("/")[0] for k in self.store.list_keys(prefix)}, reverse=True)
-        for version in (v for v in versions if VERSION_RE.match(v)):
-            try:
-                found = source(version)
-            except (RetrainError, ObjectNotFound, KeyError, ValueError):
-                continue  # an incomplete or foreign version is not a data version
-            if found["content_hash"] == data_version:
-                return found
-        raise MissingInputError(f"data version {data_version!r}: no published model version of "
-                                f"{self.ctx.cfg.name} was trained on it (give a version id or a run log's "
-                                "data_window.content_hash)")
+        return find_data_version(self.store, self.ctx.keys, self.ctx.cfg.name, data_version)
 
     def _source_artifact(self, src: dict, name: str) -> str:
         return self.ctx.keys.run_artifact(dt.date.fromisoformat(src["week"]), src["run_id"], name)
@@ -454,6 +429,17 @@ class Steps:
         gate = self.store.get_json(ctx.artifact("gate.json"))
         if not gate.get("passed"):  # the gate decided; promotion never decides again
             raise GateRejected(f"gate.json for run {ctx.run_id} is not a pass; nothing to promote")
+        slots, _ = registry.read_slots(self.store, ctx.keys)
+        version, current = ctx.version, (slots.champion if slots else None)
+        if current is not None and current.run_id == ctx.run_id and current.week == ctx.week.isoformat():
+            version = current.version  # this run's version (maybe a superseding revision) is champion already
+        elif registry.judge_promotion(slots, version, ctx.week.isoformat()) is None and (
+            gate.get("champion_version") != (current.version if current else None)
+        ):  # a cleared re-run must not act on a decision taken against another champion
+            log.warning("gate.json compared against champion %s, the champion is now %s: re-running the gate",
+                        gate.get("champion_version"), current.version if current else None)
+            self.evaluation_gate()  # GateRejected if the challenger does not beat the current champion
+            gate = self.store.get_json(ctx.artifact("gate.json"))
         manifest = self.store.get_json(ctx.artifact("challenger/manifest.json"))
         files = {
             "model.joblib": self._run_file(manifest, "challenger/model.joblib"),
@@ -466,21 +452,25 @@ class Steps:
         # A cleared re-run whose promotion is already decided (superseded by a newer champion, or
         # already the champion) must not re-publish: its re-run gate.json differs from the published
         # one and versions are immutable. registry.promote judges before it verifies the version.
-        slots, _ = registry.read_slots(self.store, ctx.keys)
-        if registry.judge_promotion(slots, ctx.version, ctx.week.isoformat()) is None:
-            registry.publish_version(
-                self.store, ctx.keys, ctx.version, files,
-                metadata={**ctx.describe(), "winner": manifest.get("winner")},
-            )
+        if version == ctx.version and registry.judge_promotion(slots, version, ctx.week.isoformat()) is None:
+            version = registry.publish_run_version(  # a superseding revision if a crash left a stale one
+                self.store, ctx.keys, ctx.week, ctx.run_id, files,
+                metadata={**ctx.describe(), "winner": manifest.get("winner")}, actor=self.actor(),
+            )["version"]
         result = registry.promote(
-            self.store, ctx.keys, ctx.version, ctx.week, ctx.run_id,
+            self.store, ctx.keys, version, ctx.week, ctx.run_id,
             reason=f"weekly retrain for {ctx.week.isoformat()} passed the evaluation gate",
-            actor=self.actor(),
+            actor=self.actor(), gate_champion=gate.get("champion_version"),
         )
-        record = {**ctx.describe(), "version": ctx.version, "status": result.status, "message": result.message}
+        record = {**ctx.describe(), "version": version, "status": result.status, "message": result.message}
         self.store.put_json(ctx.artifact("promotion.json"), record)
-        log.info("promotion of %s: %s (%s)", ctx.version, result.status, result.message)
-        return {"version": ctx.version, "status": result.status, "message": result.message}
+        log.info("promotion of %s: %s (%s)", version, result.status, result.message)
+        return {"version": version, "status": result.status, "message": result.message}
+
+    def promoted_version(self) -> str:
+        """The version this run promoted (a superseding revision differs from ctx.version)."""
+        promotion = self._record("promotion.json") or {}
+        return promotion.get("version") or self.ctx.version
 
     def actor(self, kind: str = "dag_run") -> dict:
         return {"type": kind, "dag_id": self.ctx.dag_id, "run_id": self.ctx.run_id, **self.ctx.triggered_by}
@@ -490,55 +480,52 @@ class Steps:
         """Load the champion exactly as a serving process would and replay its canary predictions."""
         from retrain.smoke import smoke_test_champion
 
-        result = smoke_test_champion(self.store, self.ctx.keys, self.ctx.cfg, expected_version=self.ctx.version)
+        version = self.promoted_version()
+        result = smoke_test_champion(self.store, self.ctx.keys, self.ctx.cfg, expected_version=version)
+        if result["status"] == "rolled_back":  # a cleared re-run after a rollback: keep the first verdict
+            prior = self._record("smoke_test.json") or {}
+            if prior.get("status") == "failed":
+                result["reason"] = f"rolled back: smoke test failed ({prior.get('reason')})"
+            elif prior.get("status") == "rolled_back":
+                result["reason"] = prior.get("reason") or result["reason"]
         self.store.put_json(self.ctx.artifact("smoke_test.json"), {**self.ctx.describe(), **result})
-        if result["status"] == "failed":
-            raise SmokeTestFailed(f"smoke test of {self.ctx.version} failed: {result['reason']}")
+        if result["status"] in ("failed", "rolled_back"):
+            raise SmokeTestFailed(f"smoke test of {version} failed: {result['reason']}"
+                                  if result["status"] == "failed" else f"{version}: {result['reason']}")
         return result
 
     def rollback_after_failed_smoke_test(self) -> dict:
         from retrain import registry
 
+        version = self.promoted_version()
         result = registry.rollback(
             self.store, self.ctx.keys,
-            reason=f"automatic: smoke test failed for {self.ctx.version}",
+            reason=f"automatic: smoke test failed for {version}",
             actor=self.actor("automatic_rollback"),
             run_id=self.ctx.run_id,
-            expected_champion=self.ctx.version,
+            expected_champion=version,
         )
         record = {**self.ctx.describe(), "status": result.status, "message": result.message}
         self.store.put_json(self.ctx.artifact("rollback.json"), record)
         return record
 
-    def manual_rollback(self, reason: str, to_version: str | None, dry_run: bool) -> dict:
-        """On-call rollback: verify and load the target first, then one conditional swap."""
-        from retrain import registry
-        from retrain.errors import RegistryError
+    def manual_rollback(self, reason: str, to_version: str | None, dry_run: bool,
+                        allow_failed_smoke_test: bool = False) -> dict:
+        """On-call rollback: verify, load and replay the target's canary first, then one conditional swap."""
+        from retrain.oncall import manual_rollback
 
-        if len(reason) < 3:
-            raise RegistryError("a rollback needs a reason (param 'reason'); nothing was changed")
-        result = registry.rollback(
-            self.store, self.ctx.keys, reason=reason, actor=self.actor("manual_rollback"),
-            to_version=to_version, dry_run=dry_run, run_id=self.ctx.run_id,
-        )
-        slots = result.slots
-        out = {
-            "status": result.status,
-            "message": result.message,
-            "dry_run": dry_run,
-            "champion": slots.champion.version if slots and slots.champion else None,
-            "previous": slots.previous.version if slots and slots.previous else None,
-        }
+        out = manual_rollback(self.store, self.ctx.keys, self.ctx.cfg, reason=reason, to_version=to_version,
+                              dry_run=dry_run, allow_failed_smoke_test=allow_failed_smoke_test,
+                              actor=self.actor("manual_rollback"), run_id=self.ctx.run_id)
         log.info("rollback of %s: %s", self.ctx.cfg.name, out)
         return out
 
-    def smoke_test_current(self, expected_version: str | None) -> dict:
-        from retrain.smoke import smoke_test_champion
+    def smoke_test_current(self, rollback_result: dict) -> dict:
+        """Smoke test after the on-call swap; restores the champion from before it if it fails."""
+        from retrain.oncall import smoke_test_or_restore
 
-        result = smoke_test_champion(self.store, self.ctx.keys, self.ctx.cfg, expected_version=expected_version)
-        if result["status"] != "passed":
-            raise SmokeTestFailed(f"smoke test of the restored champion: {result['status']}: {result.get('reason')}")
-        return result
+        return smoke_test_or_restore(self.store, self.ctx.keys, self.ctx.cfg, rollback_result,
+                                     self.actor("manual_rollback"), self.ctx.run_id)
 
     def promoted_by_this_run(self) -> bool:
         """True only if this run's promotion landed and its version is still the champion."""
@@ -550,7 +537,7 @@ class Steps:
             return False
         champion = registry.champion(self.store, self.ctx.keys)
         return (promotion.get("status") in ("promoted", "already_promoted")
-                and champion is not None and champion.version == self.ctx.version)
+                and champion is not None and champion.version == (promotion.get("version") or self.ctx.version))
 
     # ---------------------------------------------------------------- record_outcome
     def _record(self, name: str) -> dict | None:
@@ -566,7 +553,7 @@ class Steps:
 
         records = {name: self._record(f"{name}.json") for name in OUTCOME_RECORDS}
         champion = registry.champion(self.store, self.ctx.keys)
-        outcome = summarise(task_states, records, self.ctx.version)
+        outcome = summarise(task_states, records, self.promoted_version())
         record = {
             **self.ctx.describe(),
             **outcome,

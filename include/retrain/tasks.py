@@ -188,8 +188,9 @@ def manual_rollback(model: str, **context) -> dict:
     params = context.get("params") or {}
     return _steps(model, context).manual_rollback(
         reason=str(params.get("reason") or "").strip(),
-        to_version=(params.get("to_version") or None),
+        to_version=(str(params.get("to_version")).strip() or None) if params.get("to_version") else None,
         dry_run=bool(params.get("dry_run", False)),
+        allow_failed_smoke_test=bool(params.get("allow_failed_smoke_test", False)),
     )
 
 
@@ -200,4 +201,4 @@ def manual_rollback_smoke_test(model: str, **context) -> dict:
     result = context["ti"].xcom_pull(task_ids="rollback") or {}
     if result.get("dry_run"):
         raise AirflowSkipException("dry run: nothing was changed, nothing to smoke-test")
-    return _steps(model, context).smoke_test_current(expected_version=result.get("champion"))
+    return _steps(model, context).smoke_test_current(result)

@@ -13,7 +13,7 @@ import json
 
 import pytest
 from retrain import registry
-from retrain.errors import IntegrityError, RegistryError
+from retrain.errors import IntegrityError, ModelLoadError, RegistryError
 from retrain.keys import Keys, validate_key, version_id
 from retrain.registry import (
     MODEL_FILE,
@@ -345,14 +345,15 @@ def test_rollback_to_corrupt_target_leaves_champion(store, model_bytes):
     v4 = version_id(W5, run_id_for(W5))
     publish_version(store, keys, v4, {**files_for(b"not a pickle", W5, run_id_for(W5))},
                     {"week": W5.isoformat(), "run_id": run_id_for(W5)})
-    with pytest.raises(IntegrityError, match="does not deserialize"):
+    # (its own verdict, issue 9: the bytes match their manifest, so it is not an integrity failure)
+    with pytest.raises(ModelLoadError, match="does not deserialize"):
         rollback(store, keys, "bad v3", cli_actor("erin"), run_id="manual__6", to_version=v4)
-    with pytest.raises(IntegrityError, match="does not deserialize"):
+    with pytest.raises(ModelLoadError, match="does not deserialize"):
         rollback(store, keys, "bad v3", cli_actor("erin"), run_id="manual__7", to_version=v1,
                  load_check=lambda data: (_ for _ in ()).throw(ValueError("incompatible")))
     slots, _ = read_slots(store, keys)
     assert slots.champion.version == v3 and slots.previous.version == v2 and slots.generation == 3
-    assert actions(store, keys) == ["promote"] * 3 + ["rollback_integrity_failed"] * 3
+    assert actions(store, keys) == ["promote"] * 3 + ["rollback_integrity_failed"] + ["rollback_load_failed"] * 2
 
 
 def test_automatic_rollback_only_if_champion_is_expected(store, model_bytes):
