@@ -51,6 +51,22 @@ def limits(cfg: ModelConfig) -> dict[str, int]:
     return out
 
 
+def _decoded_estimate(row_group) -> int:
+    """Bytes a row group takes once decoded, at least: the footer's uncompressed size, or 8 bytes
+    per value (strings: their length from the column statistics), whichever is larger. Run-length
+    and dictionary encoding make the uncompressed size of repetitive data tiny; the values are not."""
+    rows = int(row_group.num_rows)
+    per_value = 0
+    for j in range(row_group.num_columns):
+        col = row_group.column(j)
+        width = 8
+        stats = col.statistics
+        if col.physical_type == "BYTE_ARRAY" and stats is not None and stats.has_min_max:
+            width += max(len(str(stats.min)), len(str(stats.max)))
+        per_value += width
+    return max(int(row_group.total_byte_size), rows * per_value)
+
+
 def check_parquet_footer(data: bytes, uri: str, bounds: dict[str, int]) -> dict:
     """Rows and uncompressed size as the footer states them, refused above the limits.
 
@@ -63,13 +79,13 @@ def check_parquet_footer(data: bytes, uri: str, bounds: dict[str, int]) -> dict:
     except Exception as exc:  # broad ok: pyarrow raises many types for a corrupt footer; bytes are in memory (no I/O)
         raise MissingInputError(f"{uri} is not readable as parquet: {exc}") from exc
     rows = int(meta.num_rows)
-    uncompressed = sum(int(meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups))
+    uncompressed = sum(_decoded_estimate(meta.row_group(i)) for i in range(meta.num_row_groups))
     if rows > bounds["max_batch_rows"]:
         raise InputTooLarge(f"batch too large: {uri} holds {rows:,} rows (parquet footer), "
                             f"more than data.max_batch_rows={bounds['max_batch_rows']:,}; refused before decoding")
     if uncompressed > bounds["max_batch_uncompressed_bytes"]:
         raise InputTooLarge(
-            f"batch too large: {uri} decodes to {uncompressed:,} bytes (parquet footer, {len(data):,} bytes "
+            f"batch too large: {uri} decodes to at least {uncompressed:,} bytes (parquet footer, {len(data):,} bytes "
             f"stored), more than data.max_batch_uncompressed_bytes={bounds['max_batch_uncompressed_bytes']:,}; "
             "refused before decoding")
     return {"rows": rows, "uncompressed_bytes": uncompressed}
