@@ -124,3 +124,56 @@ def test_empty_and_header_only_batches_are_named_not_crashed_on(world, quiet_bat
         steps.validate()
     validation = world.get_json(steps.ctx.artifact("validation.json"))
     assert validation["passed"] is False and says in validation["results"][0]["message"]
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    """A real SMTP server on loopback (aiosmtpd) and the alert settings pointing at it."""
+    import email
+    import email.policy
+    import json
+
+    from aiosmtpd.controller import Controller
+    from retrain.local_s3 import free_port
+
+    received = []
+
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+            return "250 OK"
+
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": controller.port,
+        "extra": {"disable_tls": True, "disable_ssl": True, "retry_limit": 0, "timeout": 10}}))
+    monkeypatch.setenv("RETRAIN_ALERT_EMAIL_FRAUD", "oncall@retrain.test")
+    try:
+        yield received
+    finally:
+        controller.stop()
+
+
+def test_warnings_of_a_skip_week_alert_once_per_batch_content(world, quiet_batch, smtp):
+    from retrain.batch_alerts import alert_batch_warnings
+
+    key, frame = quiet_batch
+    frame.loc[[3, 4, 5], "amount"] = [1_250_000.0, 1_100_000.0, 1_500_000.0]
+    world.put_bytes(key, to_bytes(frame, "parquet"))
+
+    def week_run(run_id: str) -> str:
+        steps = steps_for(world, QUIET_WEEK, run_id)
+        decision = steps.evaluate_triggers()
+        skip = steps.skip(decision)
+        outcome = summarise({"evaluate_triggers": "success", "skip": "success"},
+                            {"decision": world.get_json(steps.ctx.artifact("decision.json")),
+                             "skip": world.get_json(skip["skip_key"])}, steps.ctx.version)
+        return alert_batch_warnings(steps.ctx.cfg, steps.ctx, world, outcome)
+
+    assert week_run("scheduled__warn") == "sent"
+    assert week_run("scheduled__warn") == "already sent"  # a cleared re-run
+    assert week_run("manual__warn_again") == "already sent"  # another run over the same bytes
+    assert len(smtp) == 1
+    body = smtp[0].get_body(preferencelist=("html",)).get_content()
+    assert "batch_warnings" in smtp[0]["Subject"] and "1250000" in body
