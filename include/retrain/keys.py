@@ -5,7 +5,8 @@
     {prefix}/registry/{model}/slots.json                        champion/previous pointers (one object)
     {prefix}/registry/{model}/versions/{version}/...            immutable model versions
     {prefix}/registry/{model}/audit/{event}.json                one object per registry event
-    {prefix}/validation/{model}/week=YYYY-MM-DD/{input}-{sha256}.json   raw-batch validation of one content
+    {prefix}/runs/{model}/week=YYYY-MM-DD/validated/{input}-{sha256}.json   raw-batch validation of one
+                                                                content of a landing partition (any run)
 
 Keys derive from the run's data week and run id only (never the wall clock), so a cleared
 or backfilled run reads and writes exactly the same keys again.
@@ -78,7 +79,7 @@ class Keys:
         """The raw-batch validation record of one landing partition's exact bytes."""
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return self._k("validation", self.model, f"week={week_start(week).isoformat()}", f"{name}-{sha256}.json")
+        return self._k("runs", self.model, f"week={week_start(week).isoformat()}", "validated", f"{name}-{sha256}.json")
 
     # per-run artifacts -------------------------------------------------------------------
     def run_prefix(self, week: dt.date, run_id: str) -> str:
