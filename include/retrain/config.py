@@ -75,6 +75,9 @@ class DataConfig:
     window_weeks: int = 8
     expectation_suite: str | None = None
     window_checks: WindowChecks = field(default_factory=WindowChecks)
+    max_batch_bytes: int = 256 * 1024 * 1024  # landing object size (HEAD), refused above before download
+    max_batch_rows: int = 5_000_000  # rows per landing object (parquet footer), refused above before decoding
+    max_batch_uncompressed_bytes: int = 1024 * 1024 * 1024  # parquet footer's uncompressed size
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

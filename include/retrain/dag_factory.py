@@ -103,7 +103,8 @@ def build_weekly_dag(cfg: ModelConfig):
         },
     ) as dag:
         evaluate = PythonOperator(task_id="evaluate_triggers", python_callable=_call("evaluate_triggers", name),
-                                  doc_md="Drift, score drift, performance decay and model age → decision.json")
+                                  doc_md="Raw-batch suite on the newest batch (every week, skip weeks too), "
+                                  "then drift, score drift, performance decay and model age → decision.json")
         branch = BranchPythonOperator(task_id="branch_on_decision", python_callable=_call("choose_branch", name),
                                       retries=0)
         skip = PythonOperator(task_id="skip", python_callable=_call("skip", name),

@@ -5,6 +5,8 @@
     {prefix}/registry/{model}/slots.json                        champion/previous pointers (one object)
     {prefix}/registry/{model}/versions/{version}/...            immutable model versions
     {prefix}/registry/{model}/audit/{event}.json                one object per registry event
+    {prefix}/runs/{model}/week=YYYY-MM-DD/validated/{input}-{sha256}.json   raw-batch validation of one
+                                                                content of a landing partition (any run)
 
 Keys derive from the run's data week and run id only (never the wall clock), so a cleared
 or backfilled run reads and writes exactly the same keys again.
@@ -71,6 +73,13 @@ class Keys:
 
     def landing(self, week: dt.date, fmt: str, name: str = "batch") -> str:
         return self._k("landing", self.model, f"week={week_start(week).isoformat()}", f"{name}.{fmt}")
+
+    # validation records of landing partitions, one per content ----------------------------
+    def partition_validation(self, week: dt.date, name: str, sha256: str) -> str:
+        """The raw-batch validation record of one landing partition's exact bytes."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return self._k("runs", self.model, f"week={week_start(week).isoformat()}", "validated", f"{name}-{sha256}.json")
 
     # per-run artifacts -------------------------------------------------------------------
     def run_prefix(self, week: dt.date, run_id: str) -> str:

@@ -56,6 +56,8 @@ def summarise(task_states: dict[str, str | None], records: dict[str, dict | None
         "validation": _validation_summary(records.get("validation")),
         "gate": _gate_summary(records.get("gate")),
         "challenger_version": version,
+        "batch_check": decision.get("batch_check"),  # the newest batch's raw-batch suite, every week
+        "batch_warnings": (decision.get("batch_check") or {}).get("warnings", []),
     }
     failed = [t for t in PIPELINE if task_states.get(t) == "failed"]
     if failed:

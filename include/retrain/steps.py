@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 
 from retrain import __version__
-from retrain.config import ModelConfig, Settings, expectations_dir
+from retrain.config import ModelConfig, Settings
 from retrain.errors import GateRejected, MissingInputError, SmokeTestFailed
 from retrain.keys import Keys, version_id
 from retrain.storage import ObjectNotFound, S3Store, sha256_hex
@@ -88,12 +88,17 @@ class Steps:
         champion = registry.champion(self.store, ctx.keys)
         loader = self.loader()
         batch, readable, problems = None, True, []
-        try:
-            batch = self.family.batch_frame(loader, cfg, ctx.week)
-        except MissingInputError as exc:
-            readable, problems = False, [str(exc)]
-        except KeyError as exc:  # prepare() could not find a required column
-            problems = [f"schema: {missing_columns_message(exc)}"]
+        check = self.check_newest_batch(loader)  # every week, whatever the triggers decide
+        if check is not None and not check["passed"]:  # never scored: validation fails with the report
+            problems = list(check["critical_failures"])
+            readable = not any(p.startswith("batch_readable") for p in problems)
+        else:
+            try:
+                batch = self.family.batch_frame(loader, cfg, ctx.week)
+            except MissingInputError as exc:  # not landed, or readable but unusable (e.g. text in a number)
+                readable, problems = check is not None, [str(exc)]
+            except KeyError as exc:  # prepare() could not find a required column
+                problems = [f"schema: {missing_columns_message(exc)}"]
         if batch is not None:
             required = list(self.family.feature_columns(cfg)) + [cfg.data.label]
             missing = [c for c in required if c not in batch.columns]
@@ -121,7 +126,7 @@ class Steps:
                 score_ks=ks,
                 performance=performance,
                 model_age_days=age,
-                batch_rows=0 if batch is None else len(batch),
+                batch_rows=None if batch is None else len(batch),
             ),
             cfg.triggers,
         )
@@ -130,6 +135,7 @@ class Steps:
             **decision.to_dict(),
             "champion": champion.version if champion else None,
             "inputs": loader.lineage,
+            "batch_check": check,
         }
         key = ctx.artifact("decision.json")
         self.store.put_json(key, record)
@@ -140,10 +146,26 @@ class Steps:
             "reason": decision.reason,
             "champion": record["champion"],
             "decision_key": key,
+            "batch_warnings": (check or {}).get("warnings", []),
         }
 
+    def check_newest_batch(self, loader) -> dict | None:
+        """The raw-batch suite on this week's batch, recorded per content; None if it never landed."""
+        from retrain.validation import suite_path_for
+        from retrain.validation.partitions import PartitionRecords, summary, validate_partition
+
+        ctx = self.ctx
+        try:
+            report, record = validate_partition(loader, ctx.cfg, ctx.week, suite_path_for(ctx.cfg.data),
+                                                PartitionRecords(self.store, ctx.keys), run=ctx.describe())
+        except MissingInputError:
+            return None
+        log.info("newest batch (week %s):\n%s", ctx.week, report.format_text())
+        return summary(report, record)
+
     def skip(self, decision: dict) -> dict:
-        record = {**self.ctx.describe(), "outcome": "skipped", "reason": decision.get("reason"), "decision": decision}
+        record = {**self.ctx.describe(), "outcome": "skipped", "reason": decision.get("reason"), "decision": decision,
+                  "batch_warnings": decision.get("batch_warnings", [])}
         key = self.ctx.artifact("skip.json")
         self.store.put_json(key, record)
         return {"outcome": "skipped", "reason": decision.get("reason"), "skip_key": key}
@@ -156,31 +178,46 @@ class Steps:
         record is the check (it must have passed), this week's landing data is not read.
         """
         from retrain.features import assemble_window, window_weeks
-        from retrain.validation import ValidationReport, raise_if_failed, validate
+        from retrain.validation import (
+            STAGE,
+            ValidationReport,
+            raise_if_failed,
+            run_window_checks,
+            suite_path_for,
+        )
+        from retrain.validation import partitions as part
 
         if data_version:
             return self._validated_data_version(data_version)
         ctx, cfg = self.ctx, self.ctx.cfg
         loader = self.loader()
-        batch = loader.batch(ctx.week)  # missing/unreadable -> MissingInputError (fails closed)
+        records, suite = part.PartitionRecords(self.store, ctx.keys), suite_path_for(cfg.data)
+        # the newest batch's record (written by evaluate_triggers) is reused while its bytes are unchanged;
+        # a batch that never landed -> MissingInputError (fails closed)
+        batch_report, _ = part.validate_partition(loader, cfg, ctx.week, suite, records, run=ctx.describe())
         family_stages = getattr(self.family, "validation_stages", None)
         if family_stages is None:
-            window = assemble_window(loader.batches(window_weeks(ctx.week, cfg.data.window_weeks), required=ctx.week))
-            suite = expectations_dir() / cfg.data.expectation_suite if cfg.data.expectation_suite else None
-            stages = [validate(batch, window, cfg.data, suite)]
+            if part.decoded(batch_report):
+                window = assemble_window(loader.batches(window_weeks(ctx.week, cfg.data.window_weeks),
+                                                        required=ctx.week))
+                stages = [ValidationReport.combine(STAGE, batch_report, run_window_checks(window, cfg.data))]
+            else:
+                stages = [batch_report]
         else:
             # A family with its own stages (e.g. processed data, features) replaces the generic
             # window checks; the weekly-batch suite still runs first, and the family sees its
             # report so it can stop at the first failed stage (later stages listed as not run).
-            from retrain.validation import run_suite, suite_path_for
-
-            batch_report = run_suite(batch, suite_path_for(cfg.data), stage="raw batch")
             stages = [batch_report, *family_stages(loader, cfg, ctx.week, batch_report)]
+        if batch_report.passed:  # every older partition read: validated for its exact bytes
+            partitions = part.window_partitions_stage(loader, cfg, suite, records, ctx.week, run=ctx.describe())
+            if partitions.results:
+                stages.insert(1, partitions)
         report = stages[0] if len(stages) == 1 else ValidationReport.combine(
             " + ".join(s.stage for s in stages), *stages)
         key = ctx.artifact("validation.json")
         summary = [stage_summary(i, s) for i, s in enumerate(stages, start=1)]
-        self.store.put_json(key, {**ctx.describe(), **report.to_dict(), "stages": summary, "inputs": loader.lineage})
+        self.store.put_json(key, {**ctx.describe(), **report.to_dict(), "stages": summary, "inputs": loader.lineage,
+                                  "partitions": loader.partitions})  # inputs: what later tasks must read
         text = report.format_text()
         if len(stages) > 1:
             for s, line in zip(stages, summary, strict=True):
@@ -267,7 +304,7 @@ class Steps:
         if data_version:  # retrain on an earlier data version: reuse that run's verified features
             return self._features_of_data_version(data_version)
         ctx, cfg = self.ctx, self.ctx.cfg
-        loader = self.loader()
+        loader = self.pinned_loader()  # exactly the bytes validate_data checked, or PartitionChanged
         window = self.family.window_frame(loader, cfg, ctx.week)
         train, holdout = split_out_of_time(window, cfg.training.holdout_weeks)
         feats = self.family.feature_columns(cfg)
@@ -296,6 +333,22 @@ class Steps:
         self.store.put_json(key, manifest)  # written last: readers trust only what it lists
         return {"features_manifest": key, "train_rows": len(train), "holdout_rows": len(holdout),
                 "data_hash": manifest["data_hash"]}
+
+    def pinned_loader(self):
+        """A loader bound to the partitions (key -> sha256) this run's validation read and passed."""
+        from retrain.errors import DataValidationError
+        from retrain.loader import LandingLoader
+
+        key = self.ctx.artifact("validation.json")
+        try:
+            validation = self.store.get_json(key)
+        except ObjectNotFound as exc:
+            raise MissingInputError(f"no validation record s3://{self.store.bucket}/{key}: "
+                                    "run validate_data before build_features") from exc
+        if not validation.get("passed") or not validation.get("inputs"):
+            raise DataValidationError(f"s3://{self.store.bucket}/{key} is not a passed validation of this run's "
+                                      "inputs: nothing to build features from")
+        return LandingLoader(self.store, self.ctx.keys, self.ctx.cfg, pinned=validation["inputs"])
 
     def _run_file(self, manifest: dict, name: str) -> bytes:
         from retrain.artifacts import verify

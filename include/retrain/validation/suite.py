@@ -160,6 +160,8 @@ def run_suite(df: pd.DataFrame, suite_path: Path | str, stage: str = "raw batch"
     for exp, gx_exp in zip(spec["expectations"], suite.expectations, strict=True):
         gx_result = by_id.get(gx_exp.id)
         results.append(_to_check_result(exp, gx_result))
+    for check in results:
+        _explain_type_error(check, df)
     meta = {
         "suite": spec["name"],
         "suite_path": str(suite_path),
@@ -167,6 +169,30 @@ def run_suite(df: pd.DataFrame, suite_path: Path | str, stage: str = "raw batch"
         "columns": [str(c) for c in df.columns],
     }
     return ValidationReport(stage=stage, results=results, meta=meta)
+
+
+def _explain_type_error(check: CheckResult, df: pd.DataFrame) -> None:
+    """A numeric expectation that GX could not compute on a text column ("min_value and
+    max_value must be of the same type") is a type problem of the data: say so, with examples."""
+    import pandas as pd
+
+    col = check.column
+    bounds = [check.kwargs.get(k) for k in ("min_value", "max_value")]
+    if not check.exception or col not in df.columns or not any(isinstance(b, int | float) for b in bounds):
+        return
+    series = df[col]
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return
+    bad = series[pd.to_numeric(series, errors="coerce").isna() & series.notna()]
+    if bad.empty:
+        return
+    check.exception = None
+    check.unexpected_count = int(len(bad))
+    check.unexpected_percent = round(100.0 * len(bad) / len(series), 4)
+    check.unexpected_examples = distinct_examples(bad)
+    check.observed_value = {"column_type": str(series.dtype), "non_numeric_count": int(len(bad))}
+    check.message = (f"type problem: {len(bad)} values of {col} are not numbers (column type {series.dtype}); "
+                     f"examples: {check.unexpected_examples!r}")
 
 
 def _exception_message(exception_info: Any) -> str | None:
