@@ -121,6 +121,12 @@ class GateConfig:
     minimums: dict[str, float] = field(default_factory=dict)
     maximums: dict[str, float] = field(default_factory=dict)
     max_relative_regression: dict[str, float] = field(default_factory=dict)
+    # vs the champion: paired bootstrap on the same holdout; every compared metric needs a tolerance
+    compare: tuple[str, ...] = ()
+    tolerance: dict[str, float] = field(default_factory=dict)  # worst allowed worsening, metric units
+    confidence: float = 0.95
+    bootstrap_resamples: int = 1000
+    bootstrap_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,22 @@ def _build(cls, values: dict, path: Path, where: str):
         raise ConfigError(f"{path}: invalid '{where}' section: {exc}") from exc
 
 
+def _check_gate_comparison(gate: GateConfig, path: Path) -> None:
+    """Fail closed: a compared metric without a tolerance could never be decided."""
+    untolerated = [m for m in gate.compare if m not in gate.tolerance]
+    if untolerated:
+        raise ConfigError(f"{path}: gate.tolerance has no value for compared metric(s) {untolerated}")
+    stray = [m for m in gate.tolerance if m not in gate.compare]
+    if stray:
+        raise ConfigError(f"{path}: gate.tolerance names {stray}, which gate.compare does not list")
+    if any(not isinstance(t, (int, float)) or t < 0 for t in gate.tolerance.values()):
+        raise ConfigError(f"{path}: gate.tolerance values must be numbers >= 0")
+    if not 0.5 <= gate.confidence < 1.0:
+        raise ConfigError(f"{path}: gate.confidence must be in [0.5, 1), not {gate.confidence!r}")
+    if gate.compare and gate.bootstrap_resamples < 100:
+        raise ConfigError(f"{path}: gate.bootstrap_resamples must be at least 100")
+
+
 def parse_model_config(raw: dict, path: Path) -> ModelConfig:
     """Validate one model file; every problem is a ConfigError naming the file."""
     if not isinstance(raw, dict):
@@ -218,7 +240,10 @@ def parse_model_config(raw: dict, path: Path) -> ModelConfig:
         raise ConfigError(f"{path}: candidate names must be unique")
     training = _build(TrainingConfig, {**train_raw, "candidates": tuple(cands)}, path, "training")
 
-    gate = _build(GateConfig, _section(raw, "gate", path), path, "gate")
+    gate_raw = dict(_section(raw, "gate", path))
+    gate_raw["compare"] = tuple(gate_raw.get("compare") or ())
+    gate = _build(GateConfig, gate_raw, path, "gate")
+    _check_gate_comparison(gate, path)
     if not (gate.minimums or gate.maximums):
         # Fail closed: no thresholds means nothing could ever be blessed.
         raise ConfigError(f"{path}: gate needs at least one absolute minimum or maximum")

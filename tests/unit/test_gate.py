@@ -154,3 +154,153 @@ def test_champion_trained_on_the_holdout_is_not_a_regression_baseline():
     assert rel and all(c["applicable"] is False for c in rel)
     # the absolute floors still apply
     assert not evaluate_gate({"roc_auc": 0.7}, champion, cfg, champion_in_sample=True).passed
+
+
+# ---------------------------------------------------------------- paired comparison vs the champion
+import numpy as np  # noqa: E402
+from retrain.bootstrap import PairedHoldout  # noqa: E402
+from retrain.gate import format_comparison  # noqa: E402
+from retrain.metrics import classification_metrics  # noqa: E402
+
+PAIRED = GateConfig(
+    minimums={"recall": 0.60, "roc_auc": 0.80},
+    compare=("roc_auc", "recall", "cost_per_1k"),
+    tolerance={"roc_auc": 0.005, "recall": 0.02, "cost_per_1k": 250.0},
+    confidence=0.95,
+    bootstrap_resamples=500,
+)
+
+
+def _holdout(n=5000, seed=11):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.06).astype(int)
+    champion = np.round(np.clip(rng.normal(0.4 + 0.45 * y, 0.17), 0, 1), 3)  # ROC-AUC ~0.97, recall ~0.98
+    return rng, y, champion
+
+
+def _gate(y, challenger, champion, cfg=PAIRED, **kw):
+    chall_m, champ_m = classification_metrics(y, challenger), classification_metrics(y, champion)
+    paired = PairedHoldout(y, challenger, champion)
+    return evaluate_gate(chall_m, champ_m, cfg, paired=paired, **kw), chall_m, champ_m
+
+
+def test_paired_gate_rejects_the_recall_drop_the_old_rule_promoted():
+    """Issue 9: recall 0.89 vs a champion at 0.97 was promoted (only ROC-AUC within 5% was checked)."""
+    rng, y, champion = _holdout()
+    challenger = champion.copy()
+    frauds = np.flatnonzero((y == 1) & (champion >= 0.5))
+    missed = rng.choice(frauds, size=int(0.08 * frauds.size), replace=False)
+    challenger[missed] = 0.49  # just under the threshold: ranking nearly intact, recall down 8 points
+    d, chall_m, champ_m = _gate(y, challenger, champion)
+    assert chall_m["recall"] < champ_m["recall"] - 0.07
+    assert chall_m["roc_auc"] > 0.95 * champ_m["roc_auc"]  # the old rule (roc_auc within 5%) passes it
+    assert evaluate_gate(chall_m, champ_m, FRAUD).passed
+    assert not d.passed
+    assert ("paired_bootstrap", "recall") in _failed(d) and ("paired_bootstrap", "cost_per_1k") in _failed(d)
+    recall = next(c for c in d.checks if c["rule"] == "paired_bootstrap" and c["metric"] == "recall")
+    assert recall["ci_low"] <= recall["improvement"] <= recall["ci_high"] < -0.02
+    assert recall["threshold"] == -0.02 and recall["value"] == recall["ci_low"]
+    assert "beyond tolerance 0.02" in recall["message"]
+
+
+def test_paired_gate_rejects_a_small_auc_drop_beyond_tolerance():
+    """Issue 9: ROC-AUC 0.9625 over 0.968 was promoted; a consistent drop of that size must not be."""
+    rng, y, champion = _holdout()
+    challenger = np.round(champion - np.where(y == 1, 0.03, 0.0), 3)
+    d, chall_m, champ_m = _gate(y, challenger, champion)
+    drop = champ_m["roc_auc"] - chall_m["roc_auc"]
+    assert 0.005 < drop < 0.05
+    assert ("paired_bootstrap", "roc_auc") in _failed(d)
+
+
+def test_paired_gate_passes_an_equal_or_better_challenger():
+    rng, y, champion = _holdout()
+    same, _, _ = _gate(y, champion.copy(), champion)
+    assert same.passed and not same.first_deployment
+    better = np.clip(champion + np.where(y == 1, 0.05, -0.05), 0, 1)
+    d, _, _ = _gate(y, better, champion)
+    assert d.passed
+    assert all(c["ci_low"] >= 0 for c in d.checks if c["rule"] == "paired_bootstrap")
+
+
+def test_paired_gate_noise_within_tolerance_passes():
+    rng, y, champion = _holdout()
+    jitter = np.round(np.clip(champion + rng.normal(0, 0.01, y.size), 0, 1), 3)
+    d, _, _ = _gate(y, jitter, champion)
+    assert d.passed, d.reasons
+
+
+def test_paired_gate_is_deterministic_and_recorded():
+    rng, y, champion = _holdout()
+    challenger = np.round(np.clip(champion + rng.normal(0, 0.05, y.size), 0, 1), 3)
+    a, _, _ = _gate(y, challenger, champion)
+    b, _, _ = _gate(y, challenger, champion)
+    assert a.to_dict() == b.to_dict()
+    payload = json.loads(json.dumps(a.to_dict(), allow_nan=False))
+    rows = [c for c in payload["checks"] if c["rule"] == "paired_bootstrap"]
+    assert [c["metric"] for c in rows] == ["roc_auc", "recall", "cost_per_1k"]
+    for c in rows:
+        assert {"challenger_value", "champion_value", "improvement", "ci_low", "ci_high", "confidence",
+                "resamples"} <= set(c)
+        assert c["ci_low"] <= c["ci_high"] and c["confidence"] == 0.95 and c["resamples"] == 500
+    assert payload["thresholds"]["tolerance"] == {"roc_auc": 0.005, "recall": 0.02, "cost_per_1k": 250.0}
+    table = format_comparison(a)
+    assert table.splitlines()[0].split()[:3] == ["metric", "challenger", "champion"]
+    assert all(any(line.startswith(m) for line in table.splitlines()) for m in ("roc_auc", "recall", "cost_per_1k"))
+
+
+def test_first_deployment_uses_absolute_minimums_only():
+    _, y, champion = _holdout()
+    d = evaluate_gate(classification_metrics(y, champion), None, PAIRED)
+    assert d.passed and d.first_deployment
+    assert {c["rule"] for c in d.checks} == {"minimum"}
+    assert "first deployment" in format_comparison(d)
+
+
+def test_champion_without_per_row_scores_fails_closed():
+    _, y, champion = _holdout()
+    m = classification_metrics(y, champion)
+    d = evaluate_gate(m, m, PAIRED)
+    assert not d.passed
+    assert _failed(d) == [("paired_bootstrap", "roc_auc"), ("paired_bootstrap", "recall"),
+                          ("paired_bootstrap", "cost_per_1k")]
+    assert all("no per-row scores" in r for r in d.reasons)
+
+
+def test_compared_metric_without_tolerance_fails_closed():
+    _, y, champion = _holdout()
+    cfg = GateConfig(minimums={"recall": 0.6}, compare=("roc_auc", "recall"), tolerance={"roc_auc": 0.005},
+                     bootstrap_resamples=200)
+    d, _, _ = _gate(y, champion.copy(), champion, cfg=cfg)
+    assert _failed(d) == [("paired_bootstrap", "recall")]
+    assert "no valid tolerance" in d.reasons[0]
+
+
+def test_unsupported_compared_metric_fails_with_reason():
+    _, y, champion = _holdout()
+    cfg = GateConfig(minimums={"recall": 0.6}, compare=("precision",), tolerance={"precision": 0.01},
+                     bootstrap_resamples=200)
+    d, _, _ = _gate(y, champion.copy(), champion, cfg=cfg)
+    assert _failed(d) == [("paired_bootstrap", "precision")]
+    assert "cannot be bootstrapped" in d.reasons[0]
+
+
+def test_bootstrap_settings_disagreeing_with_reported_metrics_fail_closed():
+    """Threshold/costs given to the bootstrap differ from the family's: the comparison is not trusted."""
+    _, y, champion = _holdout()
+    m = classification_metrics(y, champion, threshold=0.5)
+    paired = PairedHoldout(y, champion.copy(), champion, threshold=0.3)
+    d = evaluate_gate(m, m, PAIRED, paired=paired)
+    assert ("paired_bootstrap", "recall") in _failed(d)
+    assert any("disagree" in r for r in d.reasons)
+
+
+def test_in_sample_champion_is_not_compared_but_floors_apply():
+    rng, y, champion = _holdout()
+    worse = champion.copy()
+    worse[np.flatnonzero(y == 1)[:40]] = 0.0
+    d, _, _ = _gate(y, worse, champion, champion_in_sample=True)
+    assert d.passed
+    rows = [c for c in d.checks if c["rule"] == "paired_bootstrap"]
+    assert len(rows) == 3 and all(c["applicable"] is False for c in rows)
+    json.dumps(d.to_dict(), allow_nan=False)
