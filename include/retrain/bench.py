@@ -506,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="window rows of the cost curve, comma-separated (add 3000000 when memory allows)")
     parser.add_argument("--source-rows", type=int, default=200_000,
                         help="rows of the source-configuration side by side (0: leave it out)")
+    parser.add_argument("--parse-counts", default="1,50,200",
+                        help="numbers of model configs the DAG-file import is timed with ('': leave it out)")
     parser.add_argument("--config", help="model YAML to bench instead of include/models/fraud.yaml")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -538,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
         done = {}  # the detailed fraud run above is one point of the curve: not run twice
         if "fraud" in info and args.weeks == bench_scale.WEEKS and args.config is None:
             done = {size: fraud for size in sizes if abs(size - args.rows_per_week * args.weeks) <= size // 100}
-        scale_report = bench_scale.run(sizes, args.source_rows or None, done=done)
+        counts = tuple(int(x) for x in args.parse_counts.split(",") if x.strip())
+        scale_report = bench_scale.run(sizes, args.source_rows or None, done=done, parse_counts=counts)
         info["scale"] = scale_report
     if args.only in (None, "rossmann"):
         try:

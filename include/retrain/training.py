@@ -31,10 +31,10 @@ from retrain.metrics import higher_is_better
 RUNG_GROWTH = 3  # each rung scores the survivors on 3x the rows of the previous one
 MIN_RUNG_ROWS = 5_000  # below this a fold's score is too noisy to drop anyone
 MAX_RUNGS = 3
-# The largest sample is 1/16 of the training rows (at least 10,000, at most cv_max_rows): k-fold CV of
-# two candidates fits 2 x (k-1) x rows, so even a race that runs to the top rung costs less than one
-# fit on all rows; a clear loser leaves at the first rung for a fraction of that.
-CV_ROWS_SHARE = 16
+# The largest sample is 1/32 of the training rows (at least 10,000, at most cv_max_rows): 5-fold CV of
+# two candidates over rungs of 1/9, 1/3 and 1 of that fits ~0.35 x the rows of one fit on all rows,
+# even when the race runs to the top rung; a clear loser leaves at the first rung for a fraction of that.
+CV_ROWS_SHARE = 32
 MIN_TOP_ROWS = 10_000
 CLEARLY_WORSE_Z = 2.0  # a candidate leaves when its mean paired fold deficit exceeds 2 standard errors
 
@@ -132,7 +132,12 @@ def fold_scores(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: M
     feats = family.feature_columns(cfg)
     scores = []
     for train_idx, val_idx in splits:
-        pipe = Pipeline([("preprocess", clone(preprocessor)), ("model", make_estimator(candidate))])
+        estimator = make_estimator(candidate)
+        max_samples = candidate.params.get("max_samples")
+        if isinstance(max_samples, int) and max_samples > len(train_idx):
+            # a bootstrap sample no larger than the rows it is drawn from (a small rung's fold)
+            estimator.set_params(max_samples=len(train_idx))
+        pipe = Pipeline([("preprocess", clone(preprocessor)), ("model", estimator)])
         pipe.fit(frame.iloc[train_idx][feats], y[train_idx])
         fold_metrics = family.metrics(y[val_idx], family.score(pipe, frame.iloc[val_idx][feats]), cfg)
         value = fold_metrics.get(cfg.training.selection_metric)

@@ -47,11 +47,12 @@ def _fit(frames, cfg, family=None):
 
 
 def test_rungs_grow_to_the_cv_cap_and_start_at_a_sample_sized_to_the_window(monkeypatch):
-    monkeypatch.setattr(training, "CV_ROWS_SHARE", 16)
+    monkeypatch.setattr(training, "CV_ROWS_SHARE", 32)
     assert rung_sizes(92_000, 100_000) == [10_000]
-    assert rung_sizes(277_000, 100_000) == [5_770, 17_312]
-    assert rung_sizes(920_000, 100_000) == [6_388, 19_166, 57_500]
-    assert rung_sizes(2_770_000, 100_000) == [11_111, 33_333, 100_000]
+    assert rung_sizes(277_000, 100_000) == [10_000]
+    assert rung_sizes(920_000, 100_000) == [9_583, 28_750]
+    assert rung_sizes(2_770_000, 100_000) == [9_618, 28_854, 86_562]
+    assert rung_sizes(10**8, 100_000) == [11_111, 33_333, 100_000]
     assert rung_sizes(920_000, 20_000) == [6_666, 20_000]
     assert rung_sizes(16_000, 100_000) == [10_000]
     assert rung_sizes(8_000, 100_000) == [8_000]
@@ -91,6 +92,18 @@ def test_candidates_that_cannot_be_told_apart_race_to_the_largest_sample(frames)
     assert result.winner == "a" and result.cv_rows == 16_000
     assert [r["rows"] for r in result.candidates[1].rungs] == [5_333, 16_000]
     assert not result.candidates[1].refit
+
+
+def test_a_bootstrap_sample_in_cv_is_never_larger_than_the_fold(frames, monkeypatch):
+    made = []
+    real = training.make_estimator
+    monkeypatch.setattr(training, "make_estimator", lambda c: made.append(real(c)) or made[-1])
+    forest = Candidate("forest", "sklearn.ensemble.RandomForestClassifier",
+                       {"n_estimators": 5, "max_depth": 3, "max_samples": 50_000, "random_state": 0})
+    result = _fit(frames, _cfg([forest]))
+    *folds, final = made
+    assert len(folds) == 3 and all(est._n_samples_bootstrap in (3_555, 3_556) for est in folds)  # 2/3 of 5,333
+    assert final is result.model.named_steps["model"] and final._n_samples_bootstrap == 50_000
 
 
 def test_a_family_supplies_its_own_folds(frames):
