@@ -1,6 +1,10 @@
 """`make bench`: what one weekly retraining run costs at production size, checked against budgets.
 
-    python -m retrain.bench [--rows-per-week 77000] [--weeks 13] [--only fraud|rossmann|parse]
+    python -m retrain.bench [--rows-per-week 77000] [--weeks 13] [--only fraud|rossmann|parse|scale]
+                            [--sizes 100000,300000,1000000] [--source-rows 200000]
+
+The cost curve (retrain.bench_scale): DAG-file import time at 1/50/200 model configs, the whole run
+vs one fit of the winner at each window size, and the source document's configuration side by side.
 
 Fraud: a moto S3 endpoint (stopped in `finally`), a stable 13-week window of ~1,000,000
 labelled rows, then one full retraining run (first deployment) through the real
@@ -159,11 +163,11 @@ def _single_fit(ctx) -> dict:
     y = steps.family.target(train, cfg)
     estimator = make_estimator(candidate)
     with threadpool_limits(limits=cfg.training.threads):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         estimator.fit(X, y)
-        seconds = time.perf_counter() - started
-    return {"_seconds": seconds, "winner": winner, "rows": int(len(y)), "params": dict(candidate.params),
-            "threads": cfg.training.threads}
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"_seconds": seconds, "cpu_seconds": cpu, "winner": winner, "rows": int(len(y)),
+            "params": dict(candidate.params), "threads": cfg.training.threads}
 
 
 def _warm_imports() -> None:
@@ -236,9 +240,11 @@ def fraud_bench(rows_per_week: int = 77_000, weeks: int = 13, config: str | Path
                 run_log = store.get_json(ctx.artifact("run_log.json"))
                 info["train_profile"] = _train_profile(run_log)
                 for cand in run_log["candidates"]:
-                    rows.append(_profile_row(f"train > CV {cfg.training.cv_folds} folds: {cand['name']}",
+                    rungs = "+".join(f"{r['rows']:,}" for r in cand.get("rungs", []))
+                    rows.append(_profile_row(f"train > CV {cfg.training.cv_folds} folds on {rungs} rows: {cand['name']}",
                                              cand["cv_seconds"]))
-                    rows.append(_profile_row(f"train > refit all rows: {cand['name']}", cand["fit_seconds"]))
+                    if cand.get("refit", True):
+                        rows.append(_profile_row(f"train > fit on all rows: {cand['name']}", cand["fit_seconds"]))
             if task == "evaluation_gate":
                 gate = store.get_json(ctx.artifact("gate.json"))
                 info["gate"] = {k: gate.get(k) for k in ("passed", "first_deployment", "reasons", "challenger")}
@@ -352,15 +358,9 @@ def parse_bench(dags_dir: Path = ROOT / "dags", repeats: int = 3, log=print) -> 
 
 
 # ------------------------------------------------------------------------------- Rossmann
-def rossmann_bench(full: bool = True, log=print) -> list[dict] | None:
-    """Rows of retrain.bench_rossmann.run(full), or None when that module does not exist yet."""
-    try:
-        module = importlib.import_module("retrain.bench_rossmann")
-    except ModuleNotFoundError as exc:
-        if exc.name != "retrain.bench_rossmann":
-            raise
-        log("rossmann: the Rossmann bench is not available yet (no retrain.bench_rossmann); skipped")
-        return None
+def rossmann_bench(full: bool = True, log=print) -> list[dict]:
+    """Rows of retrain.bench_rossmann.run(full), in this table's row format."""
+    module = importlib.import_module("retrain.bench_rossmann")
     rows = []
     for r in module.run(full=full):
         stage = str(r["stage"])
@@ -501,7 +501,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m retrain.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--rows-per-week", type=int, default=77_000)
     parser.add_argument("--weeks", type=int, default=13, help="training window in weeks (the newest is the holdout)")
-    parser.add_argument("--only", choices=("fraud", "rossmann", "parse"))
+    parser.add_argument("--only", choices=("fraud", "rossmann", "parse", "scale"))
+    parser.add_argument("--sizes", default="100000,300000,1000000",
+                        help="window rows of the cost curve, comma-separated (add 3000000 when memory allows)")
+    parser.add_argument("--source-rows", type=int, default=200_000,
+                        help="rows of the source-configuration side by side (0: leave it out)")
+    parser.add_argument("--parse-counts", default="1,50,200",
+                        help="numbers of model configs the DAG-file import is timed with ('': leave it out)")
     parser.add_argument("--config", help="model YAML to bench instead of include/models/fraud.yaml")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -526,14 +532,25 @@ def main(argv: list[str] | None = None) -> int:
         fraud = fraud_bench(args.rows_per_week, args.weeks, config=args.config, quiet=True)
         rows += fraud["rows"]
         info["fraud"] = fraud["info"]
+    scale_report = None
+    if args.only in (None, "scale"):
+        from retrain import bench_scale
+
+        sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+        done = {}  # the detailed fraud run above is one point of the curve: not run twice
+        if "fraud" in info and args.weeks == bench_scale.WEEKS and args.config is None:
+            done = {size: fraud for size in sizes if abs(size - args.rows_per_week * args.weeks) <= size // 100}
+        counts = tuple(int(x) for x in args.parse_counts.split(",") if x.strip())
+        scale_report = bench_scale.run(sizes, args.source_rows or None, done=done, parse_counts=counts)
+        info["scale"] = scale_report
     if args.only in (None, "rossmann"):
         try:
             ross = rossmann_bench(full=True)
         except Exception as exc:  # noqa: BLE001 (reported as a failed stage)
             ross = [{"stage": "rossmann bench", "group": "rossmann", "seconds": float("nan"), "peak_mib": None,
                      "cpu_seconds": None, "ok": False, "error": f"{type(exc).__name__}: {exc}", "result": None}]
-        info["rossmann"] = "not available yet" if ross is None else "ran"
-        rows += ross or []
+        info["rossmann"] = "ran"
+        rows += ross
 
     info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     info["wall_seconds"] = round(time.perf_counter() - started, 1)
@@ -551,6 +568,10 @@ def main(argv: list[str] | None = None) -> int:
             h = c["holdout"]
             print(f"  {name:<24} CV roc_auc {c['cv_mean']:.4f}  holdout roc_auc {_fmt(h['roc_auc'], 4)} "
                   f"recall {_fmt(h['recall'], 3)} precision {_fmt(h['precision'], 3)}")
+    if scale_report:
+        from retrain.bench_scale import format_report
+
+        print(format_report(scale_report))
     print(f"\nload average at the end {info['load_average_end']}; bench wall time {info['wall_seconds']} s")
     write_report(args.out, table_rows, checks, info)
     print(f"written {args.out}")

@@ -11,7 +11,6 @@ import math
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 # Direction of every quality metric produced here. Informational keys (n, positive_rate,
 # confusion counts) are deliberately absent: "regressing" on them has no meaning, so a
@@ -91,6 +90,8 @@ def classification_metrics(
         f1 = 2 * precision * recall / (precision + recall)
     else:
         f1 = 0.0
+    from sklearn.metrics import average_precision_score, roc_auc_score  # lazy: the gate module stays light
+
     both_classes = 0 < n_pos < n
     roc_auc = float(roc_auc_score(y, s)) if both_classes else None
     pr_auc = float(average_precision_score(y, s)) if n_pos else None

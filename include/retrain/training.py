@@ -1,14 +1,22 @@
 """Candidate training and selection: pure functions over DataFrames and config.
 
-Each candidate is cross-validated with its own preprocessing fitted inside every fold (no
-leakage across folds); the winner is chosen on the CV mean of the configured metric, never
-on the holdout, which stays reserved for the evaluation gate. The artifact is one sklearn
-Pipeline: the preprocessor fitted by `build_features` plus the winning estimator.
+Selection races the candidates over growing samples of the training part (successive halving
+over candidates and rows): every candidate still in the race is cross-validated on the rung's
+sample, with its own preprocessing fitted inside every fold (no leakage across folds), and a
+candidate whose fold scores are clearly worse than the leader's (paired over the same folds)
+leaves the race. The race ends when one candidate is left or the largest sample
+(`training.cv_max_rows`, at most the whole training part) has been scored; the leader there wins.
+Only the winner is then fitted on all training rows: a candidate that lost is never refit.
+The holdout stays reserved for the evaluation gate. Folds come from the family
+(`family.cv_splits(frame, y, cfg)`), so a time-series family keeps its time-ordered folds.
+The artifact is one sklearn Pipeline: the preprocessor fitted by `build_features` plus the
+winning estimator.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +27,16 @@ import pandas as pd
 from retrain.config import Candidate, ModelConfig
 from retrain.errors import ConfigError, DeterministicError
 from retrain.metrics import higher_is_better
+
+RUNG_GROWTH = 3  # each rung scores the survivors on 3x the rows of the previous one
+MIN_RUNG_ROWS = 5_000  # below this a fold's score is too noisy to drop anyone
+MAX_RUNGS = 3
+# The largest sample is 1/32 of the training rows (at least 10,000, at most cv_max_rows): 5-fold CV of
+# two candidates over rungs of 1/9, 1/3 and 1 of that fits ~0.35 x the rows of one fit on all rows,
+# even when the race runs to the top rung; a clear loser leaves at the first rung for a fraction of that.
+CV_ROWS_SHARE = 32
+MIN_TOP_ROWS = 10_000
+CLEARLY_WORSE_Z = 2.0  # a candidate leaves when its mean paired fold deficit exceeds 2 standard errors
 
 
 def make_estimator(candidate: Candidate):
@@ -41,12 +59,15 @@ class CandidateResult:
     name: str
     estimator: str
     params: dict[str, Any]
-    cv_scores: list[float]
+    cv_scores: list[float]  # fold scores at the largest rung this candidate reached
     cv_mean: float
     cv_std: float
-    cv_seconds: float
-    fit_seconds: float = 0.0
-    holdout_metrics: dict[str, Any] = field(default_factory=dict)
+    cv_seconds: float  # all rungs
+    fit_seconds: float = 0.0  # the fit on all training rows: the winner's only
+    holdout_metrics: dict[str, Any] = field(default_factory=dict)  # the winner's only
+    rungs: list[dict] = field(default_factory=list)  # every rung: rows, fold scores, mean, seconds
+    refit: bool = False
+    left_race: str | None = None  # why the candidate stopped being scored, if it lost early
 
     def to_dict(self) -> dict:
         return {
@@ -59,6 +80,9 @@ class CandidateResult:
             "cv_seconds": round(self.cv_seconds, 3),
             "fit_seconds": round(self.fit_seconds, 3),
             "holdout_metrics": self.holdout_metrics,
+            "rungs": self.rungs,
+            "refit": self.refit,
+            "left_race": self.left_race,
         }
 
 
@@ -72,11 +96,14 @@ class TrainingResult:
     train_rows: int
     holdout_rows: int
     seconds: float
+    rung_rows: list[int] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {
             "winner": self.winner,
             "selection_metric": self.selection_metric,
+            "selection": {"method": "successive halving over candidates and rows, paired fold race",
+                          "rung_rows": self.rung_rows, "clearly_worse_z": CLEARLY_WORSE_Z},
             "cv_rows": self.cv_rows,
             "train_rows": self.train_rows,
             "holdout_rows": self.holdout_rows,
@@ -85,15 +112,32 @@ class TrainingResult:
         }
 
 
-def cross_validate(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: ModelConfig, family, preprocessor):
+def rung_sizes(train_rows: int, cv_max_rows: int) -> list[int]:
+    """Sample sizes of the race, sized to the window: up to MAX_RUNGS sizes growing by RUNG_GROWTH
+    up to max(train_rows / CV_ROWS_SHARE, MIN_TOP_ROWS) capped by cv_max_rows and the window;
+    no rung below MIN_RUNG_ROWS (unless the window itself is smaller)."""
+    top = max(1, min(train_rows, cv_max_rows, max(train_rows // CV_ROWS_SHARE, MIN_TOP_ROWS)))
+    sizes = [top]
+    while len(sizes) < MAX_RUNGS and sizes[0] // RUNG_GROWTH >= MIN_RUNG_ROWS:
+        sizes.insert(0, sizes[0] // RUNG_GROWTH)
+    return sizes
+
+
+def fold_scores(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: ModelConfig, family,
+                preprocessor, splits) -> list[float]:
+    """The selection metric of `candidate` on every fold, preprocessing refitted inside each fold."""
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
-    started = time.perf_counter()
     feats = family.feature_columns(cfg)
     scores = []
-    for train_idx, val_idx in family.cv_splits(frame, y, cfg):
-        pipe = Pipeline([("preprocess", clone(preprocessor)), ("model", make_estimator(candidate))])
+    for train_idx, val_idx in splits:
+        estimator = make_estimator(candidate)
+        max_samples = candidate.params.get("max_samples")
+        if isinstance(max_samples, int) and max_samples > len(train_idx):
+            # a bootstrap sample no larger than the rows it is drawn from (a small rung's fold)
+            estimator.set_params(max_samples=len(train_idx))
+        pipe = Pipeline([("preprocess", clone(preprocessor)), ("model", estimator)])
         pipe.fit(frame.iloc[train_idx][feats], y[train_idx])
         fold_metrics = family.metrics(y[val_idx], family.score(pipe, frame.iloc[val_idx][feats]), cfg)
         value = fold_metrics.get(cfg.training.selection_metric)
@@ -102,15 +146,19 @@ def cross_validate(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg
                 f"candidate {candidate.name!r}: CV metric {cfg.training.selection_metric} undefined on a fold"
             )
         scores.append(float(value))
-    return CandidateResult(
-        name=candidate.name,
-        estimator=candidate.estimator,
-        params=dict(candidate.params),
-        cv_scores=scores,
-        cv_mean=float(np.mean(scores)),
-        cv_std=float(np.std(scores)),
-        cv_seconds=time.perf_counter() - started,
-    )
+    return scores
+
+
+def clearly_worse(leader: list[float], other: list[float], higher_better: bool) -> bool:
+    """Is `other` worse than `leader` by more than CLEARLY_WORSE_Z standard errors of the paired
+    per-fold difference? (Same folds for both, so the fold-to-fold noise cancels.)"""
+    diff = np.asarray(leader) - np.asarray(other)
+    if not higher_better:
+        diff = -diff
+    if len(diff) < 2:
+        return False
+    se = float(np.std(diff, ddof=1)) / math.sqrt(len(diff))
+    return float(diff.mean()) > CLEARLY_WORSE_Z * max(se, 1e-12)
 
 
 def fit_with_preprocessor(fitted_preprocessor, candidate: Candidate, X: pd.DataFrame, y: np.ndarray):
@@ -129,11 +177,46 @@ def train_candidates(
     family,
     fitted_preprocessor,
 ) -> TrainingResult:
-    """CV every candidate, fit each on the full training part, pick the winner by CV mean."""
+    """Race the candidates on growing samples, fit only the winner on all training rows."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=cfg.training.threads):
         return _train_candidates(train_frame, holdout_frame, cfg, family, fitted_preprocessor)
+
+
+def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: list[int]):
+    """Every candidate's rungs; returns (results by name, names still in the race, rows of the last rung)."""
+    better = higher_is_better(cfg.training.selection_metric)
+    results = {c.name: CandidateResult(c.name, c.estimator, dict(c.params), [], float("nan"), float("nan"), 0.0)
+               for c in cfg.training.candidates}
+    alive = list(cfg.training.candidates)
+    last_rows = 0
+    for size in sizes:
+        idx = family.sample_for_cv(train_frame, y_train, size, cfg.training.random_state)
+        frame, y = train_frame.iloc[idx].reset_index(drop=True), y_train[idx]
+        splits = family.cv_splits(frame, y, cfg)
+        for cand in alive:
+            started = time.perf_counter()
+            scores = fold_scores(cand, frame, y, cfg, family, preprocessor, splits)
+            seconds = time.perf_counter() - started
+            res = results[cand.name]
+            res.cv_scores, res.cv_mean, res.cv_std = scores, float(np.mean(scores)), float(np.std(scores))
+            res.cv_seconds += seconds
+            res.rungs.append({"rows": len(idx), "folds": len(scores), "scores": scores,
+                              "mean": res.cv_mean, "seconds": round(seconds, 3)})
+        leader = (max if better else min)(alive, key=lambda c: results[c.name].cv_mean)
+        still = []
+        for cand in alive:
+            if cand is not leader and clearly_worse(results[leader.name].cv_scores, results[cand.name].cv_scores,
+                                                    better):
+                results[cand.name].left_race = (f"clearly worse than {leader.name} on {len(idx):,} rows "
+                                                f"({results[cand.name].cv_mean:.4f} vs {results[leader.name].cv_mean:.4f})")
+            else:
+                still.append(cand)
+        alive, last_rows = still, len(idx)
+        if len(alive) == 1:
+            break
+    return results, alive, last_rows
 
 
 def _train_candidates(train_frame, holdout_frame, cfg: ModelConfig, family, fitted_preprocessor) -> TrainingResult:
@@ -141,29 +224,29 @@ def _train_candidates(train_frame, holdout_frame, cfg: ModelConfig, family, fitt
     feats = family.feature_columns(cfg)
     y_train = family.target(train_frame, cfg)
     y_hold = family.target(holdout_frame, cfg)
-    cv_idx = family.sample_for_cv(train_frame, y_train, cfg.training.cv_max_rows, cfg.training.random_state)
-    cv_frame = train_frame.iloc[cv_idx].reset_index(drop=True)
-    cv_y = y_train[cv_idx]
-
-    results, fitted = [], {}
-    for cand in cfg.training.candidates:
-        res = cross_validate(cand, cv_frame, cv_y, cfg, family, fitted_preprocessor)
-        fit_started = time.perf_counter()
-        model = fit_with_preprocessor(fitted_preprocessor, cand, train_frame[feats], y_train)
-        res.fit_seconds = time.perf_counter() - fit_started
-        res.holdout_metrics = family.metrics(y_hold, family.score(model, holdout_frame[feats]), cfg)
-        results.append(res)
-        fitted[cand.name] = model
+    sizes = rung_sizes(len(train_frame), cfg.training.cv_max_rows)
+    results, alive, cv_rows = _race(train_frame, y_train, cfg, family, fitted_preprocessor, sizes)
 
     metric = cfg.training.selection_metric
-    best = (max if higher_is_better(metric) else min)(results, key=lambda r: r.cv_mean)
+    best_name = (max if higher_is_better(metric) else min)(alive, key=lambda c: results[c.name].cv_mean).name
+    for cand in alive:
+        if cand.name != best_name:
+            results[cand.name].left_race = f"not the best mean on the largest sample ({cv_rows:,} rows)"
+    winner = next(c for c in cfg.training.candidates if c.name == best_name)
+    best = results[best_name]
+    fit_started = time.perf_counter()
+    model = fit_with_preprocessor(fitted_preprocessor, winner, train_frame[feats], y_train)
+    best.fit_seconds = time.perf_counter() - fit_started
+    best.refit = True
+    best.holdout_metrics = family.metrics(y_hold, family.score(model, holdout_frame[feats]), cfg)
     return TrainingResult(
-        model=fitted[best.name],
-        winner=best.name,
+        model=model,
+        winner=best_name,
         selection_metric=metric,
-        candidates=results,
-        cv_rows=len(cv_idx),
+        candidates=[results[c.name] for c in cfg.training.candidates],
+        cv_rows=cv_rows,
         train_rows=len(train_frame),
         holdout_rows=len(holdout_frame),
         seconds=time.perf_counter() - started,
+        rung_rows=sizes,
     )
