@@ -137,12 +137,14 @@ def _registry_section(index: dict, slots: dict | None) -> str:
 
 
 def render_page(model: str, family: str, index: dict, slots: dict | None, *, window: int = views.GATE_WINDOW,
-                limit: float = views.GATE_LIMIT, nav: list[str] | None = None, note: str = "") -> str:
-    """The whole page for one model."""
+                limit: float = views.GATE_LIMIT, nav: list[str] | None = None, note: str = "",
+                airflow_url: str = "") -> str:
+    """The whole page for one model; DAG run links are relative to the Airflow UI unless
+    `airflow_url` (a static report opened from a file) says where it is."""
     metrics = views.TREND_METRICS.get(family, ())
     n_runs = len(index.get("runs") or {})
     links = "".join(f'<a href="{esc(m)}">{esc(m)}</a>' for m in nav or [])
-    return (
+    html = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Model retraining: {esc(model)}</title>'
         f"<style>{CSS}</style></head><body>"
         + (f"<nav>{links}</nav>" if links else "")
@@ -151,3 +153,6 @@ def render_page(model: str, family: str, index: dict, slots: dict | None, *, win
         + _validation_section(index) + _registry_section(index, slots)
         + f"<script>{LOOKUP_JS}</script></body></html>"
     )
+    if airflow_url:
+        html = html.replace('href="/dags/', f'href="{esc(airflow_url.rstrip("/"))}/dags/')
+    return html
