@@ -52,6 +52,8 @@ def _failed_checks(validation: dict | None) -> list[dict]:
         examples = [_text(v) for v in (r.get("unexpected_examples") or [])[:MAX_EXAMPLES]]
         if r.get("missing_columns"):
             examples = [f"missing column: {c}" for c in r["missing_columns"][:MAX_EXAMPLES]] + examples
+        if r.get("unexpected_columns"):
+            examples = [f"unexpected column: {_text(c)}" for c in r["unexpected_columns"][:MAX_EXAMPLES]] + examples
         out.append({
             "expectation": r.get("expectation_type"),
             "column": r.get("column"),
