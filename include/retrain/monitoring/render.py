@@ -13,6 +13,8 @@ import json
 from retrain.monitoring import views
 from retrain.monitoring.charts import drift_heatmap, esc, gate_chart, run_href, trend_chart
 
+DRIFT_WEEKS = 26  # columns of the heatmap
+
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#222}
 h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:22px 0 6px;border-bottom:1px solid #ddd}
@@ -93,7 +95,11 @@ def _drift_section(index: dict) -> str:
     d = views.drift(index)
     if not d["weeks"]:
         return '<h2 id="drift">Drift</h2><p class="muted">No drift measured yet (no champion to compare with).</p>'
-    return f'<h2 id="drift">Drift (PSI per feature, KS on scores)</h2>{drift_heatmap(d)}'
+    shown = {**d, "weeks": d["weeks"][-DRIFT_WEEKS:]}
+    more = len(d["weeks"]) - len(shown["weeks"])
+    return (f'<h2 id="drift">Drift (PSI per feature, KS on scores)</h2>{drift_heatmap(shown)}'
+            + (f'<p class="muted">The last {DRIFT_WEEKS} weeks; {more} earlier weeks in the JSON endpoint.</p>'
+               if more else ""))
 
 
 def _validation_section(index: dict, weeks: int = 12) -> str:
