@@ -8,6 +8,8 @@ from html import escape
 from urllib.parse import quote
 
 BAND_COLOURS = {"stable": "#d8f0d8", "warn": "#ffe08a", "action": "#f4a09a"}
+METRIC_TITLES = {"roc_auc": "ROC-AUC (higher is better)", "recall": "recall (higher is better)",
+                 "cost_per_1k": "cost per 1k transactions (lower is better)", "rmspe": "RMSPE (lower is better)"}
 PASS, FAIL, LINE = "#3a9a48", "#d0433a", "#2f6fb3"
 
 
@@ -48,13 +50,14 @@ def trend_chart(weeks: list[str], metric: str, points: list[dict], rollbacks: li
 
     parts = [f'<svg class="chart" role="img" aria-label="{esc(metric)} trend" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
-             f'<text x="4" y="14" class="title">{esc(metric)}</text>',
+             f'<text x="4" y="14" class="title">{esc(METRIC_TITLES.get(metric, metric))}</text>',
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#888"/>']
     for frac in (0.0, 0.5, 1.0):
         v = lo + pad + frac * (hi - lo - 2 * pad)
         parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="tick">{esc(_fmt(v))}</text>')
+    every = max(1, -(-len(weeks) * 44 // (width - left - right)))  # a label needs ~44 px
     for i, w in enumerate(weeks):
-        if len(weeks) <= 16 or i % max(1, len(weeks) // 12) == 0:
+        if i % every == 0:
             parts.append(f'<text x="{xs[w]:.1f}" y="{height - bottom + 14}" text-anchor="middle" '
                          f'class="tick">{esc(w[5:])}</text>')
     for rb in rollbacks:

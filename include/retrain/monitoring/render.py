@@ -22,7 +22,7 @@ table{border-collapse:collapse;margin:6px 0} td,th{border:1px solid #ddd;padding
 vertical-align:top} th{background:#f4f4f4} .chart{display:block;margin:6px 0}
 .chart .title{font-weight:600;font-size:12px} .chart .tick{font-size:10px} .chart .label{font-size:10px;fill:#2f6fb3}
 .bad{color:#b3261e;font-weight:600} .ok{color:#2e7d32} .muted{color:#666} code{background:#f4f4f4;padding:0 3px}
-nav a{margin-right:10px}
+nav a{margin-right:10px} .multiples .chart{display:inline-block;margin-right:8px}
 """
 
 LOOKUP_JS = """
@@ -58,7 +58,8 @@ def _trend_section(index: dict, metrics: tuple[str, ...]) -> str:
     t = views.trend(index, metrics)
     weeks = [r["week"] for r in views.runs(index)] or [p["week"] for p in t["points"]]
     weeks = sorted(set(weeks) | {p["week"] for p in t["points"] if p.get("week")})
-    charts = "".join(trend_chart(weeks, m, t["points"], t["rollbacks"]) for m in metrics)
+    charts = "".join(trend_chart(weeks, m, t["points"], t["rollbacks"], width=460 if len(metrics) > 1 else 760)
+                     for m in metrics)
     rows = "".join(
         f'<tr class="promotion"><td>{esc(p["week"])}</td><td>{_run_link(p["version"], p["dag_id"], p["run_id"])}</td>'
         f'<td class="trigger">{esc(p["trigger"])}</td><td>{esc(p["trigger_reason"])}</td>'
@@ -68,7 +69,7 @@ def _trend_section(index: dict, metrics: tuple[str, ...]) -> str:
                  f'{esc(r["to_version"])}</td><td colspan="2">{_run_link(r["reason"], r["dag_id"], r["run_id"])}'
                  f"</td></tr>" for r in t["rollbacks"])
     head = "".join(f"<th>{esc(m)}</th>" for m in metrics)
-    return (f'<h2 id="trend">Champion metric trend</h2>{charts}<table id="promotions"><tr><th>data week</th>'
+    return (f'<h2 id="trend">Champion metric trend</h2><div class="multiples">{charts}</div><table id="promotions"><tr><th>data week</th>'
             f"<th>version (DAG run)</th><th>trigger</th><th>trigger reason</th>{head}</tr>{rows}</table>"
             + (f'<table id="rollbacks"><tr><th>week</th><th>rollback</th><th colspan="2">reason</th></tr>{rb}</table>'
                if rb else '<p class="muted">No rollbacks.</p>'))
