@@ -121,7 +121,7 @@ def api_server(story, tmp_path_factory):
             proc.wait()
 
 
-def test_unauthenticated_requests_are_refused(api_server):
+def test_unauthenticated_requests_are_refused(api_server, story):
     import requests
 
     url = api_server["url"]
@@ -135,8 +135,12 @@ def test_unauthenticated_requests_are_refused(api_server):
         assert bearer.status_code in (401, 403), (path, bearer.status_code)
     token = requests.post(f"{url}/auth/token", json={"username": "admin", "password": api_server["password"]},
                           timeout=30).json()["access_token"]
-    resp = requests.get(url + "/retrain-ui/api/models/fraud", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    w5 = next(o for o in story["outcomes"] if o["trigger"] == "drift")
+    day = w5["logical_date"][:10]
+    resp = requests.get(url + f"/retrain-ui/api/models/fraud?on={day}", headers={"Authorization": f"Bearer {token}"},
+                        timeout=60)
     assert resp.status_code == 200 and resp.json()["model"] == "fraud"
+    assert resp.json()["in_production_on"]["change"]["version"] == w5["challenger_version"]
 
 
 def test_the_page_shows_what_happened_in_the_demo(api_server, story):

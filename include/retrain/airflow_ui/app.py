@@ -10,6 +10,7 @@ API server.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
@@ -94,7 +95,8 @@ def create_app() -> FastAPI:
                                            "script-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'"})
 
     @app.get("/api/models/{model}")
-    def model_data(model: str, user: UserDep) -> JSONResponse:
+    def model_data(model: str, user: UserDep, on: dt.date | None = None) -> JSONResponse:
+        """Everything the page shows, as JSON; `?on=YYYY-MM-DD` adds what was in production that day."""
         from retrain.monitoring import views
 
         cfg = _model_config(model)
@@ -108,6 +110,8 @@ def create_app() -> FastAPI:
             "drift": views.drift(index),
             "validation": views.validation_by_week(index),
             "champion_timeline": views.champion_timeline(index),
+            **({"in_production_on": {"date": on.isoformat(), "change": views.in_production_on(index, on)}}
+               if on else {}),
         })
 
     return app
