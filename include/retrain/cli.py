@@ -3,6 +3,7 @@
     retrain data generate --model fraud --start 2026-01-05 --weeks 12 --scenario drift_from_week_8
     retrain registry show --model fraud [--json]
     retrain registry history --model fraud [--json]
+    retrain report --model fraud --out report.html
     retrain demo --model fraud --start 2026-01-05 --weeks 12 --scenario demo
     retrain dev up | down
 """
@@ -88,6 +89,15 @@ def cmd_registry(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from retrain.monitoring.report import write_report
+
+    with _logs_to_stderr():
+        path = write_report(args.model, args.out, _store(), airflow_url=args.airflow_url)
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from retrain.demo import run_demo
 
@@ -124,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--model", required=True)
     reg.add_argument("--json", action="store_true", help="machine-readable output")
     reg.set_defaults(func=cmd_registry)
+
+    rep = sub.add_parser("report", help="a self-contained HTML report of a model's retraining history")
+    rep.add_argument("--model", required=True)
+    rep.add_argument("--out", required=True, help="HTML file to write")
+    rep.add_argument("--airflow-url", default="", help="Airflow UI base URL for the DAG run links")
+    rep.set_defaults(func=cmd_report)
 
     demo = sub.add_parser("demo", help="run the weekly DAG over synthetic weeks against a local S3")
     demo.add_argument("--model", default="fraud")

@@ -624,6 +624,9 @@ class Steps:
             "bucket": self.store.bucket,
         }
         self.store.put_json(self.ctx.artifact("outcome.json"), record)
+        from retrain.monitoring.index import index_entry, update_index
+
+        update_index(self.store, self.ctx.keys, index_entry(record, records))  # the page reads this
         log.info("run outcome: %s (%s); champion now %s", outcome["outcome"], outcome["reason"],
                  record["champion_after"])
         return record
