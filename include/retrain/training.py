@@ -72,6 +72,7 @@ class TrainingResult:
     train_rows: int
     holdout_rows: int
     seconds: float
+    cv_scheme: str = ""  # how candidates were selected (a family's cv_scheme(cfg)), for the run log
 
     def summary(self) -> dict:
         return {
@@ -81,6 +82,7 @@ class TrainingResult:
             "train_rows": self.train_rows,
             "holdout_rows": self.holdout_rows,
             "training_seconds": round(self.seconds, 3),
+            **({"cv_scheme": self.cv_scheme} if self.cv_scheme else {}),
             "candidates": [c.to_dict() for c in self.candidates],
         }
 
@@ -166,4 +168,5 @@ def _train_candidates(train_frame, holdout_frame, cfg: ModelConfig, family, fitt
         train_rows=len(train_frame),
         holdout_rows=len(holdout_frame),
         seconds=time.perf_counter() - started,
+        cv_scheme=family.cv_scheme(cfg) if hasattr(family, "cv_scheme") else "",
     )

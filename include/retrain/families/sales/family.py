@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pandas as pd
 
 from retrain.config import ModelConfig
 from retrain.errors import DataValidationError
-from retrain.families.sales.features import WEEK_COLUMN, engineer_features, model_rows, read_processed
+from retrain.families.sales.features import (
+    WEEK_COLUMN,
+    engineer_features,
+    forecast_horizon,
+    model_rows,
+    read_processed,
+)
 
 
 class SalesForecastFamily:
@@ -18,7 +25,7 @@ class SalesForecastFamily:
     # ------------------------------------------------------------------ frames
     def _prepared(self, loader, cfg: ModelConfig, week: dt.date, n_weeks: int) -> pd.DataFrame:
         processed = read_processed(loader, cfg, week, n_weeks)
-        featured = engineer_features(processed.require_typed())
+        featured = engineer_features(processed.require_typed(), forecast_horizon(cfg))
         rows = model_rows(featured, week - dt.timedelta(weeks=n_weeks - 1))
         keep = ["Store", "Date", *self.feature_columns(cfg), cfg.data.label, WEEK_COLUMN]
         return rows[list(dict.fromkeys(keep))]
@@ -51,18 +58,32 @@ class SalesForecastFamily:
             parts.append(("categorical", encoder, list(cfg.data.categorical_features)))
         return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
 
+    def cv_gap_weeks(self, cfg: ModelConfig) -> int:
+        """Weeks left out between a fold's training part and its validation week: the newest
+        training label is then at least `forecast_horizon_days` older than the validated days."""
+        return math.ceil(forecast_horizon(cfg) / 7)
+
+    def cv_scheme(self, cfg: ModelConfig) -> str:
+        """How candidates are selected, for the run log."""
+        return (f"time-ordered CV: each of the newest {cfg.training.cv_folds} training weeks validated by a model "
+                f"of the weeks before it, {self.cv_gap_weeks(cfg)} week(s) left out in between "
+                f"(horizon {forecast_horizon(cfg)} days); never shuffled folds")
+
     def cv_splits(self, frame: pd.DataFrame, y: np.ndarray, cfg: ModelConfig):
         """Time-ordered folds: each of the newest `cv_folds` weeks is validated by a model
-        trained on all earlier weeks (expanding window); never a shuffled K-fold."""
+        trained on the weeks before it (expanding window) minus a gap of cv_gap_weeks();
+        never a shuffled K-fold, which leaks across time through the lag features."""
         weeks = np.asarray(frame[WEEK_COLUMN])
         ordered = sorted(set(weeks.tolist()))
-        n_folds = min(cfg.training.cv_folds, len(ordered) - 1)
+        gap = self.cv_gap_weeks(cfg)
+        n_folds = min(cfg.training.cv_folds, len(ordered) - 1 - gap)
         if n_folds < 1:
-            raise DataValidationError(f"time-based CV needs at least 2 weeks in the training part, got {ordered}")
+            raise DataValidationError(f"time-based CV with a {gap}-week gap needs at least {gap + 2} weeks in the "
+                                      f"training part, got {ordered}")
         folds = []
-        for val_week in ordered[-n_folds:]:
-            train_idx = np.flatnonzero(weeks < val_week)
-            val_idx = np.flatnonzero(weeks == val_week)
+        for i in range(len(ordered) - n_folds, len(ordered)):
+            train_idx = np.flatnonzero(weeks < ordered[i - gap])
+            val_idx = np.flatnonzero(weeks == ordered[i])
             folds.append((train_idx, val_idx))
         return folds
 

@@ -35,6 +35,19 @@ import pandas as pd
 
 from retrain.config import ModelConfig
 from retrain.errors import MissingInputError
+from retrain.families.sales.history import (  # noqa: F401  (re-exported)
+    AHEAD_FEATURES,
+    DEFAULT_HORIZON_DAYS,
+    LAGS,
+    ROLLING_WINDOWS,
+    STORE_FEATURES,
+    YEARLY_FEATURES,
+    extra_features,
+    history_days,
+    lag_features,
+    lag_of,
+    sales_history,
+)
 
 SALES_COLUMNS = (
     "Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo", "StateHoliday", "SchoolHoliday",
@@ -49,8 +62,6 @@ STORE_NUMERIC = (
     "Promo2", "Promo2SinceWeek", "Promo2SinceYear",
 )
 
-LAGS = (1, 7, 14, 28)
-ROLLING_WINDOWS = (7, 14, 28, 60)
 CALENDAR_FEATURES = (
     "year", "month", "week_of_year", "day", "day_of_year", "quarter", "is_month_start", "is_month_end",
     "is_quarter_start", "is_quarter_end", "is_weekend", "season",
@@ -86,6 +97,24 @@ class UnusableBatch(MissingInputError):
 # ---------------------------------------------------------------------------- config helpers
 def history_weeks(cfg: ModelConfig) -> int:
     return int(cfg.data.extra.get("history_weeks", DEFAULT_HISTORY_WEEKS))
+
+
+def forecast_horizon(cfg: ModelConfig) -> int:
+    """`data.forecast_horizon_days`: how many days ahead the model forecasts (default 7: a
+    Monday forecast of the whole week from data up to the Sunday before). No feature of a day
+    reads sales newer than that many days; a configured lag below it is a config error."""
+    from retrain.errors import ConfigError
+    from retrain.families.sales.history import MAX_HORIZON_DAYS
+
+    value = cfg.data.extra.get("forecast_horizon_days", DEFAULT_HORIZON_DAYS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_HORIZON_DAYS:
+        raise ConfigError(f"{cfg.source_path}: data.forecast_horizon_days must be an integer in "
+                          f"1..{MAX_HORIZON_DAYS}, not {value!r}")
+    too_recent = [f for f in cfg.data.features if (lag_of(f) or value) < value]
+    if too_recent:
+        raise ConfigError(f"{cfg.source_path}: {too_recent} read sales less than forecast_horizon_days={value} "
+                          "days old; remove them or lower the horizon")
+    return value
 
 
 def stores_input(cfg: ModelConfig) -> tuple[str, str]:
@@ -220,34 +249,16 @@ def _interval_month_mask(interval: pd.Series) -> np.ndarray:
     return masks[np.where(codes < 0, len(uniques), codes)]
 
 
-def _sales_history(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Lags and shifted rolling stats per store on a dense day x store grid (vectorised)."""
-    day0 = frame["Date"].min()
-    day = (frame["Date"] - day0).dt.days.to_numpy()
-    store_code, stores = pd.factorize(frame["Store"], sort=True)
-    n_days, n_stores = int(day.max()) + 1, len(stores)
-    sales = frame["Sales"].to_numpy(dtype=np.float64)
-    grid = np.full((n_days, n_stores), np.nan)
-    grid[day, store_code] = sales
-    # rolling statistics describe open days; a closed day (Sales 0) is not a low-sales day
-    open_grid = np.full((n_days, n_stores), np.nan)
-    open_grid[day, store_code] = np.where(frame["Open"].to_numpy() == 1, sales, np.nan)
-    out: dict[str, np.ndarray] = {}
-    for k in LAGS:
-        lagged = np.full(len(frame), np.nan)
-        ok = day >= k
-        lagged[ok] = grid[day[ok] - k, store_code[ok]]
-        out[f"sales_lag_{k}"] = lagged
-    previous = pd.DataFrame(np.vstack([np.full((1, n_stores), np.nan), open_grid[:-1]]))  # shift(1): days < d
-    for w in ROLLING_WINDOWS:
-        roll = previous.rolling(w, min_periods=1)
-        out[f"sales_roll_mean_{w}"] = roll.mean().to_numpy()[day, store_code]
-        out[f"sales_roll_std_{w}"] = previous.rolling(w, min_periods=2).std().to_numpy()[day, store_code]
-    return out
+def engineered_features(horizon: int = 1) -> tuple[str, ...]:
+    """Every feature engineer_features() adds at `horizon`: the standard ones the horizon
+    allows (lags k >= horizon) plus the yearly, store-level and calendar-ahead ones."""
+    return (CALENDAR_FEATURES + PROMO_FEATURES + COMPETITION_FEATURES + lag_features(horizon) + ROLLING_FEATURES
+            + extra_features())
 
 
-def engineer_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """The processed frame plus the 32 standard features, same rows and order.
+def engineer_features(frame: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
+    """The processed frame plus engineered_features(horizon), same rows and order; at horizon 1
+    these include the 32 standard features (ENGINEERED_FEATURES).
 
     `frame` must be typed (Processed.require_typed()) with unique (Store, Date).
     """
@@ -298,8 +309,8 @@ def engineer_features(frame: pd.DataFrame) -> pd.DataFrame:
     new["has_competition"] = (~np.isnan(distance) & (np.isnan(age) | (age >= 0))).astype(np.int64)
     new["competition_age_months"] = np.where(np.isnan(age), np.nan, np.maximum(age, 0.0))
 
-    new.update(_sales_history(frame))
-    features = pd.DataFrame({name: new[name] for name in ENGINEERED_FEATURES}, index=frame.index)
+    new.update(sales_history(frame, horizon))
+    features = pd.DataFrame({name: new[name] for name in engineered_features(horizon)}, index=frame.index)
     return pd.concat([frame, features], axis=1)
 
 
