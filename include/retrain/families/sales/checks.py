@@ -128,7 +128,7 @@ def processed_checks(processed: Processed) -> list:
         ("processed_dates_contiguous_newest_week", CRITICAL, gaps[in_newest], "in the newest week"),
         ("processed_dates_contiguous_history", WARNING, gaps[~in_newest], "in the history"),
     ):
-        examples = [f"store {int(r.Store)}: {r.days} day(s) missing before {r.Date.date()}"
+        examples = [f"store {int(r.Store)}: {int(r.days)} day(s) missing before {r.Date.date()}"
                     for r in part.head(10).itertuples()]
         results.append(_check(
             name, severity, part.empty,
