@@ -1,6 +1,7 @@
 """`retrain` command line: synthetic data, registry inspection, the demo and a local stack.
 
     retrain data generate --model fraud --start 2026-01-05 --weeks 12 --scenario drift_from_week_8
+    retrain data import --model rossmann --sales train.parquet --stores store.csv [--from D --to D]
     retrain registry show --model fraud [--json]
     retrain registry history --model fraud [--json]
     retrain report --model fraud --out report.html
@@ -66,6 +67,23 @@ def cmd_data_generate(args) -> int:
     return 0
 
 
+def cmd_data_import(args) -> int:
+    from retrain.config import load_model_config
+    from retrain.datagen import rossmann_import as imp
+
+    cfg = load_model_config(args.model)
+    plan = imp.plan_import(imp.read_table(args.sales), start=args.date_from, end=args.date_to)
+    for text in plan.warnings():
+        print(f"warning: {text}", file=sys.stderr)
+    store = _store()
+    if args.create_bucket:
+        store.ensure_bucket()
+    for item in imp.land_import(store, cfg, plan, imp.read_table(args.stores)):
+        print(f"{item['week']}  {item['rows']:>8} rows  {item['stores']:>5} stores  {item['note']:<50}  "
+              f"s3://{store.bucket}/{item['key']}")
+    return 0
+
+
 def cmd_registry(args) -> int:
     from retrain import registry
     from retrain.config import Settings, load_model_config
@@ -128,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stable weeks landed before --start, so the first run has a training window")
     gen.add_argument("--create-bucket", action="store_true", help="create the bucket if missing (local S3)")
     gen.set_defaults(func=cmd_data_generate)
+    imp = data.add_parser("import", help="land real Rossmann-format extracts as weekly partitions")
+    imp.add_argument("--model", required=True)
+    imp.add_argument("--sales", required=True, help="daily sales (parquet or CSV, the train.csv columns)")
+    imp.add_argument("--stores", required=True, help="the store table (CSV or parquet)")
+    imp.add_argument("--from", dest="date_from", type=_date, default=None, help="first day to land")
+    imp.add_argument("--to", dest="date_to", type=_date, default=None, help="last day to land")
+    imp.add_argument("--create-bucket", action="store_true", help="create the bucket if missing (local S3)")
+    imp.set_defaults(func=cmd_data_import)
 
     reg = sub.add_parser("registry", help="inspect the model registry")
     reg.add_argument("action", choices=["show", "history"])

@@ -63,6 +63,13 @@ def _call(fn_name: str, model: str):
 
 
 def _start_date(cfg: ModelConfig) -> pendulum.DateTime:
+    """schedule.start_date when the scheduler catches up; otherwise a floor that lets Airflow
+    create the tasks of any week's run, so a run before schedule.start_date fails loudly in its
+    first task instead of succeeding with no task (retrain.schedule_range)."""
+    if not cfg.schedule.catchup:
+        from retrain.schedule_range import RUNS_ACCEPTED_FROM
+
+        return pendulum.datetime(*RUNS_ACCEPTED_FROM.timetuple()[:3], tz=cfg.schedule.timezone)
     return pendulum.parse(cfg.schedule.start_date, tz=cfg.schedule.timezone)
 
 

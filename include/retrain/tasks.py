@@ -99,7 +99,11 @@ def _steps(model: str, context):
 def evaluate_triggers(model: str, **context) -> dict:
     params = context.get("params") or {}
     force = bool(params.get("force", False)) or _data_version(context) is not None  # a data version retrains
-    return _steps(model, context).evaluate_triggers(force=force)
+    steps = _steps(model, context)
+    from retrain.schedule_range import require_scheduled_week
+
+    require_scheduled_week(steps.ctx.cfg, steps.ctx.week)  # before the schedule: fail loudly, not empty
+    return steps.evaluate_triggers(force=force)
 
 
 def _data_version(context) -> str | None:

@@ -97,6 +97,7 @@ class TrainingResult:
     holdout_rows: int
     seconds: float
     rung_rows: list[int] = field(default_factory=list)
+    cv_scheme: str = ""  # how candidates were selected (a family's cv_scheme(cfg)), for the run log
 
     def summary(self) -> dict:
         return {
@@ -108,6 +109,7 @@ class TrainingResult:
             "train_rows": self.train_rows,
             "holdout_rows": self.holdout_rows,
             "training_seconds": round(self.seconds, 3),
+            **({"cv_scheme": self.cv_scheme} if self.cv_scheme else {}),
             "candidates": [c.to_dict() for c in self.candidates],
         }
 
@@ -249,4 +251,5 @@ def _train_candidates(train_frame, holdout_frame, cfg: ModelConfig, family, fitt
         holdout_rows=len(holdout_frame),
         seconds=time.perf_counter() - started,
         rung_rows=sizes,
+        cv_scheme=family.cv_scheme(cfg) if hasattr(family, "cv_scheme") else "",
     )

@@ -58,7 +58,11 @@ def landed_weeks(last: dt.date = WEEK, extra: int = 0) -> list[dt.date]:
 
 @pytest.fixture(scope="module")
 def stores() -> pd.DataFrame:
-    return R.generate_store_table(30)
+    """30 stores open throughout: the year-long window reaches back into the synthetic
+    refurbishment closure (2014-07..12), whose gap has its own tests on real rows."""
+    table = R.generate_store_table(60)
+    refurbished = R._hidden(42).refurbished[table["Store"].to_numpy() - 1]
+    return table[~refurbished].head(30).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +78,16 @@ def featured(stores) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- config and suites
 def test_the_32_standard_features_are_configured_and_covered_by_the_features_suite():
+    """At the configured 7-day horizon the one standard feature too recent to use is sales_lag_1."""
     assert len(S.ENGINEERED_FEATURES) == 32 and len(set(S.ENGINEERED_FEATURES)) == 32
-    assert set(S.ENGINEERED_FEATURES) <= set(CFG.data.features)
+    assert S.forecast_horizon(CFG) == 7
+    at_horizon = S.engineered_features(S.forecast_horizon(CFG))
+    assert set(S.ENGINEERED_FEATURES) - set(at_horizon) == {"sales_lag_1"}
+    assert set(at_horizon) <= set(CFG.data.features)
     assert "Customers" not in CFG.data.features, "unknown at forecast time"
     suite = json.loads((expectations_dir() / CFG.data.extra["features_suite"]).read_text())
     column_set = next(e for e in suite["expectations"] if e["type"] == "expect_table_columns_to_match_set")
-    assert set(column_set["kwargs"]["column_set"]) == set(S.ENGINEERED_FEATURES)
+    assert set(column_set["kwargs"]["column_set"]) == set(at_horizon)
 
 
 def test_raw_batch_suite_has_the_13_expectations_of_the_issue():
@@ -199,7 +207,7 @@ def test_the_real_store_table_works_in_features_unchanged():
     loader = FakeLoader(real, landed_weeks())
     rows = get_family("sales_forecast").window_frame(loader, CFG, WEEK)
     assert rows["Store"].nunique() > 1000
-    assert np.isfinite(rows[list(S.ENGINEERED_FEATURES)].fillna(0).to_numpy(float)).all()
+    assert np.isfinite(rows[list(S.engineered_features(S.forecast_horizon(CFG)))].fillna(0).to_numpy(float)).all()
     assert rows["promo_interval_mar"].sum() > 0, "the real 'Sept' spelling is parsed"
 
 
@@ -213,7 +221,8 @@ def test_window_frame_reads_history_partitions_and_keeps_open_days_of_the_window
     assert (frame["Sales"] > 0).all()
     closed_or_zero = S.read_processed(loader, CFG, WEEK, CFG.data.window_weeks).frame.query("Open == 0 or Sales == 0")
     assert not frame.merge(closed_or_zero[["Store", "Date"]], on=["Store", "Date"]).shape[0]
-    assert frame[list(S.LAG_FEATURES) + list(S.ROLLING_FEATURES)].notna().all().all(), "history was read"
+    history = [*S.lag_features(S.forecast_horizon(CFG)), *S.ROLLING_FEATURES, "sales_lag_364", "sales_seasonal_estimate"]
+    assert frame[history].notna().all().all(), "history was read"
     read_weeks = {k.split("week=")[1].split("/")[0] for k in loader.lineage}
     assert len(read_weeks) == CFG.data.window_weeks + S.history_weeks(CFG)
     assert f"landing/rossmann/week={WEEK.isoformat()}/stores.csv" in loader.lineage
@@ -262,8 +271,8 @@ def test_model_beats_the_seasonal_naive_baseline_by_a_clear_margin(family):
     train, holdout = split_out_of_time(frame, 1)
     feats = family.feature_columns(CFG)
     pre = family.build_preprocessor(CFG).fit(train[feats])
-    forest = next(c for c in CFG.training.candidates if c.name == "random_forest")
-    model = fit_with_preprocessor(pre, forest, train[feats], family.target(train, CFG))
+    boosting = CFG.training.candidates[0]
+    model = fit_with_preprocessor(pre, boosting, train[feats], family.target(train, CFG))
     y = family.target(holdout, CFG)
     model_rmspe = family.metrics(y, family.score(model, holdout[feats]), CFG)["rmspe"]
     naive = holdout["sales_lag_7"].to_numpy(float)  # same store, same weekday, last week

@@ -34,7 +34,20 @@ import numpy as np
 import pandas as pd
 
 from retrain.config import ModelConfig
-from retrain.errors import DataValidationError, MissingInputError
+from retrain.errors import MissingInputError
+from retrain.families.sales.history import (  # noqa: F401  (re-exported)
+    AHEAD_FEATURES,
+    DEFAULT_HORIZON_DAYS,
+    LAGS,
+    ROLLING_WINDOWS,
+    STORE_FEATURES,
+    YEARLY_FEATURES,
+    extra_features,
+    history_days,
+    lag_features,
+    lag_of,
+    sales_history,
+)
 
 SALES_COLUMNS = (
     "Store", "DayOfWeek", "Date", "Sales", "Customers", "Open", "Promo", "StateHoliday", "SchoolHoliday",
@@ -49,8 +62,6 @@ STORE_NUMERIC = (
     "Promo2", "Promo2SinceWeek", "Promo2SinceYear",
 )
 
-LAGS = (1, 7, 14, 28)
-ROLLING_WINDOWS = (7, 14, 28, 60)
 CALENDAR_FEATURES = (
     "year", "month", "week_of_year", "day", "day_of_year", "quarter", "is_month_start", "is_month_end",
     "is_quarter_start", "is_quarter_end", "is_weekend", "season",
@@ -86,6 +97,24 @@ class UnusableBatch(MissingInputError):
 # ---------------------------------------------------------------------------- config helpers
 def history_weeks(cfg: ModelConfig) -> int:
     return int(cfg.data.extra.get("history_weeks", DEFAULT_HISTORY_WEEKS))
+
+
+def forecast_horizon(cfg: ModelConfig) -> int:
+    """`data.forecast_horizon_days`: how many days ahead the model forecasts (default 7: a
+    Monday forecast of the whole week from data up to the Sunday before). No feature of a day
+    reads sales newer than that many days; a configured lag below it is a config error."""
+    from retrain.errors import ConfigError
+    from retrain.families.sales.history import MAX_HORIZON_DAYS
+
+    value = cfg.data.extra.get("forecast_horizon_days", DEFAULT_HORIZON_DAYS)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_HORIZON_DAYS:
+        raise ConfigError(f"{cfg.source_path}: data.forecast_horizon_days must be an integer in "
+                          f"1..{MAX_HORIZON_DAYS}, not {value!r}")
+    too_recent = [f for f in cfg.data.features if (lag_of(f) or value) < value]
+    if too_recent:
+        raise ConfigError(f"{cfg.source_path}: {too_recent} read sales less than forecast_horizon_days={value} "
+                          "days old; remove them or lower the horizon")
+    return value
 
 
 def stores_input(cfg: ModelConfig) -> tuple[str, str]:
@@ -220,34 +249,16 @@ def _interval_month_mask(interval: pd.Series) -> np.ndarray:
     return masks[np.where(codes < 0, len(uniques), codes)]
 
 
-def _sales_history(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Lags and shifted rolling stats per store on a dense day x store grid (vectorised)."""
-    day0 = frame["Date"].min()
-    day = (frame["Date"] - day0).dt.days.to_numpy()
-    store_code, stores = pd.factorize(frame["Store"], sort=True)
-    n_days, n_stores = int(day.max()) + 1, len(stores)
-    sales = frame["Sales"].to_numpy(dtype=np.float64)
-    grid = np.full((n_days, n_stores), np.nan)
-    grid[day, store_code] = sales
-    # rolling statistics describe open days; a closed day (Sales 0) is not a low-sales day
-    open_grid = np.full((n_days, n_stores), np.nan)
-    open_grid[day, store_code] = np.where(frame["Open"].to_numpy() == 1, sales, np.nan)
-    out: dict[str, np.ndarray] = {}
-    for k in LAGS:
-        lagged = np.full(len(frame), np.nan)
-        ok = day >= k
-        lagged[ok] = grid[day[ok] - k, store_code[ok]]
-        out[f"sales_lag_{k}"] = lagged
-    previous = pd.DataFrame(np.vstack([np.full((1, n_stores), np.nan), open_grid[:-1]]))  # shift(1): days < d
-    for w in ROLLING_WINDOWS:
-        roll = previous.rolling(w, min_periods=1)
-        out[f"sales_roll_mean_{w}"] = roll.mean().to_numpy()[day, store_code]
-        out[f"sales_roll_std_{w}"] = previous.rolling(w, min_periods=2).std().to_numpy()[day, store_code]
-    return out
+def engineered_features(horizon: int = 1) -> tuple[str, ...]:
+    """Every feature engineer_features() adds at `horizon`: the standard ones the horizon
+    allows (lags k >= horizon) plus the yearly, store-level and calendar-ahead ones."""
+    return (CALENDAR_FEATURES + PROMO_FEATURES + COMPETITION_FEATURES + lag_features(horizon) + ROLLING_FEATURES
+            + extra_features())
 
 
-def engineer_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """The processed frame plus the 32 standard features, same rows and order.
+def engineer_features(frame: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
+    """The processed frame plus engineered_features(horizon), same rows and order; at horizon 1
+    these include the 32 standard features (ENGINEERED_FEATURES).
 
     `frame` must be typed (Processed.require_typed()) with unique (Store, Date).
     """
@@ -298,8 +309,8 @@ def engineer_features(frame: pd.DataFrame) -> pd.DataFrame:
     new["has_competition"] = (~np.isnan(distance) & (np.isnan(age) | (age >= 0))).astype(np.int64)
     new["competition_age_months"] = np.where(np.isnan(age), np.nan, np.maximum(age, 0.0))
 
-    new.update(_sales_history(frame))
-    features = pd.DataFrame({name: new[name] for name in ENGINEERED_FEATURES}, index=frame.index)
+    new.update(sales_history(frame, horizon))
+    features = pd.DataFrame({name: new[name] for name in engineered_features(horizon)}, index=frame.index)
     return pd.concat([frame, features], axis=1)
 
 
@@ -325,239 +336,3 @@ def model_rows(featured: pd.DataFrame, first_week: dt.date) -> pd.DataFrame:
     keep = (featured[WEEK_COLUMN] >= first_week.isoformat()) & (featured["Open"] == 1) & (featured["Sales"] > 0)
     return featured[keep].reset_index(drop=True)
 
-
-class SalesForecastFamily:
-    task = "regression"
-
-    # ------------------------------------------------------------------ frames
-    def _prepared(self, loader, cfg: ModelConfig, week: dt.date, n_weeks: int) -> pd.DataFrame:
-        processed = read_processed(loader, cfg, week, n_weeks)
-        featured = engineer_features(processed.require_typed())
-        rows = model_rows(featured, week - dt.timedelta(weeks=n_weeks - 1))
-        keep = ["Store", "Date", *self.feature_columns(cfg), cfg.data.label, WEEK_COLUMN]
-        return rows[list(dict.fromkeys(keep))]
-
-    def window_frame(self, loader, cfg: ModelConfig, week) -> pd.DataFrame:
-        """The training window's model rows (features + label + Store/Date + `_week`)."""
-        return self._prepared(loader, cfg, week, cfg.data.window_weeks)
-
-    def batch_frame(self, loader, cfg: ModelConfig, week) -> pd.DataFrame:
-        """The newest week's model rows (its lags read the earlier partitions)."""
-        return self._prepared(loader, cfg, week, 1)
-
-    def feature_columns(self, cfg: ModelConfig) -> list[str]:
-        return list(cfg.data.features)
-
-    def target(self, frame: pd.DataFrame, cfg: ModelConfig) -> np.ndarray:
-        return frame[cfg.data.label].to_numpy(dtype=np.float64)
-
-    # ------------------------------------------------------------------ model
-    def build_preprocessor(self, cfg: ModelConfig):
-        """Numbers (with their NaNs: both tree ensembles split on missing values) pass through;
-        categoricals are ordinal-encoded, an unseen or missing category becoming -1."""
-        from sklearn.compose import ColumnTransformer
-        from sklearn.preprocessing import OrdinalEncoder
-
-        parts = [("numeric", "passthrough", list(cfg.data.numeric_features) + list(cfg.data.binary_features))]
-        if cfg.data.categorical_features:
-            encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                     encoded_missing_value=-1, dtype=np.float64)
-            parts.append(("categorical", encoder, list(cfg.data.categorical_features)))
-        return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
-
-    def cv_splits(self, frame: pd.DataFrame, y: np.ndarray, cfg: ModelConfig):
-        """Time-ordered folds: each of the newest `cv_folds` weeks is validated by a model
-        trained on all earlier weeks (expanding window); never a shuffled K-fold."""
-        weeks = np.asarray(frame[WEEK_COLUMN])
-        ordered = sorted(set(weeks.tolist()))
-        n_folds = min(cfg.training.cv_folds, len(ordered) - 1)
-        if n_folds < 1:
-            raise DataValidationError(f"time-based CV needs at least 2 weeks in the training part, got {ordered}")
-        folds = []
-        for val_week in ordered[-n_folds:]:
-            train_idx = np.flatnonzero(weeks < val_week)
-            val_idx = np.flatnonzero(weeks == val_week)
-            folds.append((train_idx, val_idx))
-        return folds
-
-    def score(self, model, X: pd.DataFrame) -> np.ndarray:
-        """Predicted Sales of each row (never negative)."""
-        return np.maximum(np.asarray(model.predict(X), dtype=np.float64), 0.0)
-
-    def metrics(self, y: np.ndarray, scores: np.ndarray, cfg: ModelConfig) -> dict:
-        from retrain.metrics import regression_metrics
-
-        return regression_metrics(y, scores)
-
-    def sample_for_cv(self, frame: pd.DataFrame, y: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
-        """All rows, or a uniform sample in time order (every week keeps its share)."""
-        if len(y) <= max_rows:
-            return np.arange(len(y))
-        rng = np.random.default_rng(seed)
-        return np.sort(rng.choice(len(y), size=max_rows, replace=False))
-
-    # ------------------------------------------------------------------ validation
-    def validation_stages(self, loader, cfg: ModelConfig, week, batch_report=None) -> list:
-        """Store-table, processed and features stages (the raw batch suite runs in the step).
-
-        A stage runs only when every earlier stage passed; a stage not run is listed with why.
-        """
-        return validation_stages(loader, cfg, week, batch_report)
-
-
-# ---------------------------------------------------------------------------- validation stages
-def _check(name: str, severity: str, success: bool, message: str, **kw):
-    from retrain.validation import CheckResult
-
-    return CheckResult(expectation_type=name, severity=severity, success=success, message=message,
-                       source="sales", **kw)
-
-
-def _stage(name: str, results: list, **meta):
-    from retrain.validation import ValidationReport
-
-    return ValidationReport(stage=name, results=results, meta=meta)
-
-
-def not_run(stage: str, reason: str):
-    """A stage that did not run because an earlier one failed: listed, with no results."""
-    return _stage(stage, [], not_run=reason)
-
-
-def _reason(exc: BaseException) -> str:
-    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-
-
-def validation_stages(loader, cfg: ModelConfig, week: dt.date, batch_report=None) -> list:
-    from retrain.validation import CRITICAL, ValidationReport, run_suite
-
-    # raw data, second half: the store table landed with the week
-    try:
-        store_report = run_suite(read_stores(loader, cfg, week), _suite(cfg, "store_table_suite"),
-                                 stage="raw store table")
-    except MissingInputError as exc:
-        store_report = _stage("raw store table", [_check("store_table_readable", CRITICAL, False, str(exc))])
-    reports = [store_report]
-    if not store_report.passed or (batch_report is not None and not batch_report.passed):
-        why = "stopped: the raw data (sales batch or store table) failed a critical check"
-        return [*reports, not_run("processed", why), not_run("features", why)]
-
-    # processed: cleaned, typed and merged with the history and the store table
-    try:
-        processed = read_processed(loader, cfg, week, cfg.data.window_weeks)
-    except (KeyError, MissingInputError) as exc:
-        failed = _stage("processed", [_check("processed_inputs_usable", CRITICAL, False, _reason(exc))])
-        return [*reports, failed, not_run("features", "stopped: the landed data could not be processed")]
-    processed_report = ValidationReport.combine(
-        "processed",
-        run_suite(processed.frame, _suite(cfg, "processed_suite"), stage="processed suite"),
-        _stage("processed checks", processed_checks(processed)),
-        meta={"rows": len(processed.frame), "weeks": sorted(processed.frame[WEEK_COLUMN].unique().tolist())},
-    )
-    reports.append(processed_report)
-    if not processed_report.passed:
-        return [*reports, not_run("features", "stopped: the processed data failed a critical check")]
-
-    # features: the model rows with their features
-    first = week - dt.timedelta(weeks=cfg.data.window_weeks - 1)
-    try:
-        rows = model_rows(engineer_features(processed.require_typed()), first)
-    except (KeyError, MissingInputError) as exc:
-        return [*reports, _stage("features", [_check("features_computable", CRITICAL, False, _reason(exc))])]
-    reports.append(ValidationReport.combine(
-        "features",
-        run_suite(rows, _suite(cfg, "features_suite"), stage="features suite"),
-        _stage("feature checks", feature_checks(rows, cfg)),
-        meta={"rows": len(rows)},
-    ))
-    return reports
-
-
-def processed_checks(processed: Processed) -> list:
-    """Types, dates contiguous per store, rows in their landing week, DayOfWeek vs Date."""
-    from retrain.validation import CRITICAL, WARNING
-    from retrain.validation.report import distinct_examples
-
-    frame, results = processed.frame, []
-    for col in (*NUMERIC_INPUTS, "Date"):
-        p = processed.type_problems.get(col)
-        expected = "a YYYY-MM-DD date" if col == "Date" else "numeric"
-        if p is None:
-            results.append(_check("processed_column_type", CRITICAL, True, f"{col} is {expected}", column=col,
-                                  observed_value=str(frame[col].dtype)))
-            continue
-        results.append(_check(
-            "processed_column_type", CRITICAL, False,
-            f"{p['bad_count']} values are not {expected} (found column type {p['dtype']}): {p['examples']!r}",
-            column=col, observed_value=p["dtype"], unexpected_count=p["bad_count"],
-            unexpected_percent=round(100.0 * p["bad_count"] / max(len(frame), 1), 4),
-            unexpected_examples=distinct_examples(p["examples"]),
-        ))
-
-    placed = frame.dropna(subset=["Store", "Date"])
-    ordered = placed.sort_values(["Store", "Date"], kind="stable")
-    step = ordered.groupby("Store", sort=False)["Date"].diff().dt.days
-    gaps = ordered.loc[step > 1, ["Store", "Date"]].assign(days=step[step > 1] - 1)
-    newest = pd.Timestamp(processed.newest_week)
-    for name, severity, part, where in (
-        ("processed_dates_contiguous_newest_week", CRITICAL, gaps[gaps["Date"] > newest], "in the newest week"),
-        ("processed_dates_contiguous_history", WARNING, gaps[gaps["Date"] <= newest], "in the history"),
-    ):
-        examples = [f"store {int(r.Store)}: {r.days} day(s) missing before {r.Date.date()}"
-                    for r in part.head(10).itertuples()]
-        results.append(_check(
-            name, severity, part.empty,
-            f"no missing days per store {where}" if part.empty
-            else f"{len(part)} gap(s) in {part['Store'].nunique()} store(s) {where}: {examples}",
-            column="Date", unexpected_count=len(part), unexpected_examples=examples,
-        ))
-
-    offset = (placed["Date"] - pd.to_datetime(placed[WEEK_COLUMN])).dt.days
-    outside = placed[(offset < 0) | (offset > 6)]
-    results.append(_check(
-        "processed_dates_in_landing_week", CRITICAL, outside.empty,
-        "every row lies in its landing week" if outside.empty else
-        f"{len(outside)} rows outside their week=... partition: "
-        f"{outside[['Store', 'Date', WEEK_COLUMN]].head(5).astype(str).to_dict('records')}",
-        column="Date", unexpected_count=len(outside),
-    ))
-    dow = placed.dropna(subset=["DayOfWeek"])
-    wrong = dow[dow["DayOfWeek"] != dow["Date"].dt.day_of_week + 1]
-    results.append(_check(
-        "processed_day_of_week_matches_date", CRITICAL, wrong.empty,
-        "DayOfWeek agrees with Date (1 = Monday)" if wrong.empty else
-        f"{len(wrong)} rows whose DayOfWeek is not the weekday of Date: "
-        f"{wrong[['Store', 'Date', 'DayOfWeek']].head(5).astype(str).to_dict('records')}",
-        column="DayOfWeek", unexpected_count=len(wrong),
-    ))
-    return results
-
-
-def feature_checks(rows: pd.DataFrame, cfg: ModelConfig) -> list:
-    """Configured features present, no infinities, enough rows, lag history mostly present."""
-    from retrain.validation import CRITICAL, WARNING
-
-    features = list(dict.fromkeys(cfg.data.features))
-    missing = [f for f in features if f not in rows.columns]
-    results = [_check("features_present", CRITICAL, not missing,
-                      f"missing features: {missing}" if missing else f"all {len(features)} model features present",
-                      missing_columns=missing, kwargs={"features": features})]
-    numeric = [c for c in (*features, cfg.data.label) if c in rows.columns
-               and pd.api.types.is_numeric_dtype(rows[c]) and not pd.api.types.is_bool_dtype(rows[c])]
-    inf_counts = {c: int(np.isinf(rows[c].to_numpy(dtype=np.float64)).sum()) for c in numeric}
-    inf_counts = {c: n for c, n in inf_counts.items() if n}
-    results.append(_check("features_finite", CRITICAL, not inf_counts,
-                          f"infinite values: {inf_counts}" if inf_counts else f"no infinities in {len(numeric)} columns",
-                          observed_value=inf_counts, unexpected_count=sum(inf_counts.values())))
-    min_rows = cfg.data.window_checks.min_rows
-    results.append(_check("features_row_count", CRITICAL, len(rows) >= min_rows,
-                          f"{len(rows)} model rows (open days with Sales > 0), expected >= {min_rows}",
-                          observed_value=len(rows), kwargs={"min_rows": min_rows}))
-    limit = cfg.data.window_checks.max_null_rate
-    history_cols = [c for c in (*LAG_FEATURES, *ROLLING_FEATURES) if c in rows.columns]
-    rates = {c: round(float(rows[c].isna().mean()), 4) for c in history_cols} if len(rows) else {}
-    high = {c: r for c, r in rates.items() if r > limit}
-    results.append(_check("features_history_null_rate", WARNING, not high,
-                          f"lag/rolling null rate above {limit:.0%} (missing history, the model sees NaN): {high}"
-                          if high else f"lag/rolling null rates <= {limit:.0%}", observed_value=rates))
-    return results
