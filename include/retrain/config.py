@@ -153,6 +153,10 @@ class ModelConfig:
     def rollback_dag_id(self) -> str:
         return f"rollback_{self.name}"
 
+    @property
+    def scoring_dag_id(self) -> str:
+        return f"score_{self.name}"
+
 
 def _section(raw: dict, key: str, path: Path, required: bool = True) -> dict:
     value = raw.get(key)

@@ -5,6 +5,7 @@
     {prefix}/registry/{model}/slots.json                        champion/previous pointers (one object)
     {prefix}/registry/{model}/versions/{version}/...            immutable model versions
     {prefix}/registry/{model}/audit/{event}.json                one object per registry event
+    {prefix}/predictions/{model}/week=YYYY-MM-DD/version={v}/... scores of a landed week by one version
 
 Keys derive from the run's data week and run id only (never the wall clock), so a cleared
 or backfilled run reads and writes exactly the same keys again.
@@ -99,3 +100,9 @@ class Keys:
 
     def audit_event(self, event_id: str) -> str:
         return self._k("registry", self.model, "audit", f"{run_slug(event_id)}.json")
+
+    # predictions (the score_<model> consumer) ----------------------------------------------
+    def predictions(self, week: dt.date, version: str, name: str) -> str:
+        if not VERSION_RE.match(version):
+            raise ValueError(f"not a model version id: {version!r}")
+        return self._k("predictions", self.model, f"week={week_start(week).isoformat()}", f"version={version}", name)

@@ -480,7 +480,8 @@ class Steps:
         record = {**ctx.describe(), "version": ctx.version, "status": result.status, "message": result.message}
         self.store.put_json(ctx.artifact("promotion.json"), record)
         log.info("promotion of %s: %s (%s)", ctx.version, result.status, result.message)
-        return {"version": ctx.version, "status": result.status, "message": result.message}
+        return {"version": ctx.version, "status": result.status, "message": result.message,
+                "champion_event": champion_event(result)}
 
     def actor(self, kind: str = "dag_run") -> dict:
         return {"type": kind, "dag_id": self.ctx.dag_id, "run_id": self.ctx.run_id, **self.ctx.triggered_by}
@@ -508,7 +509,7 @@ class Steps:
         )
         record = {**self.ctx.describe(), "status": result.status, "message": result.message}
         self.store.put_json(self.ctx.artifact("rollback.json"), record)
-        return record
+        return {**record, "champion_event": champion_event(result)}
 
     def manual_rollback(self, reason: str, to_version: str | None, dry_run: bool) -> dict:
         """On-call rollback: verify and load the target first, then one conditional swap."""
@@ -528,6 +529,7 @@ class Steps:
             "dry_run": dry_run,
             "champion": slots.champion.version if slots and slots.champion else None,
             "previous": slots.previous.version if slots and slots.previous else None,
+            "champion_event": champion_event(result),
         }
         log.info("rollback of %s: %s", self.ctx.cfg.name, out)
         return out
@@ -606,6 +608,15 @@ def missing_columns_message(exc: KeyError) -> str:
     text = str(exc.args[0]) if exc.args else str(exc)
     found = re.search(r"(\[.*\]) not in index", text)
     return f"missing required columns {found.group(1)}" if found else f"missing required column {text!r}"
+
+
+def champion_event(result) -> dict | None:
+    """The champion asset event a registry call warrants: only when it moved the pointer itself."""
+    from retrain import assets
+
+    if result.status not in ("promoted", "rolled_back") or result.slots is None:
+        return None  # already_promoted / superseded / already_rolled_back / skipped / dry_run
+    return assets.champion_event(result.slots)
 
 
 OUTCOME_RECORDS = ("decision", "skip", "validation", "gate", "promotion", "smoke_test", "rollback")
