@@ -66,6 +66,7 @@ def build_weekly_dag(cfg: ModelConfig):
 
     from retrain.alerts import failure_notifier
     from retrain.assets import champion_alias
+    from retrain.deadline import weekly_deadline_alert
     from retrain.timetable import WeeklyTimetable
 
     name = cfg.name
@@ -76,9 +77,11 @@ def build_weekly_dag(cfg: ModelConfig):
         start_date=_start_date(cfg),
         catchup=cfg.schedule.catchup,
         max_active_runs=1,
+        rerun_with_latest_version=True,  # the installed package is the only code there is (README)
         default_args={**DEFAULT_ARGS, "owner": cfg.owner},
         tags=list(cfg.tags) or [name],
         doc_md=WEEKLY_DOC.format(name=name, description=cfg.description),
+        deadline=weekly_deadline_alert(cfg),  # finished by schedule.deadline (retrain.deadline)
         params={
             "force": Param(
                 False,
@@ -128,7 +131,14 @@ def build_weekly_dag(cfg: ModelConfig):
         )
 
         evaluate >> branch >> [validate, skip]
-        validate >> features >> train >> gate >> promote >> smoke >> rollback
+        validate >> features >> train >> gate
+        if cfg.promotion.approval == "required":  # a human approves the gate's pass (retrain.approval)
+            from retrain.approval import build_approval_operator
+
+            gate >> build_approval_operator(cfg) >> promote
+        else:
+            gate >> promote
+        promote >> smoke >> rollback
         [skip, rollback] >> outcome
     return dag
 
@@ -148,6 +158,7 @@ def build_rollback_dag(cfg: ModelConfig):
         start_date=_start_date(cfg),
         catchup=False,
         max_active_runs=1,
+        rerun_with_latest_version=True,  # the installed package is the only code there is (README)
         default_args={**DEFAULT_ARGS, "owner": cfg.owner, "retries": 1},
         tags=[*(cfg.tags or [name]), "rollback"],
         doc_md=ROLLBACK_DOC.format(name=name),
@@ -213,6 +224,7 @@ def build_scoring_dag(cfg: ModelConfig):
         start_date=_start_date(cfg),
         catchup=False,
         max_active_runs=1,
+        rerun_with_latest_version=True,  # the installed package is the only code there is (README)
         default_args={**DEFAULT_ARGS, "owner": cfg.owner},
         tags=[*(cfg.tags or [name]), "scoring"],
         doc_md=SCORING_DOC.format(name=name),

@@ -67,6 +67,7 @@ def score_newest_batch(store: S3Store, keys: Keys, cfg: ModelConfig, run_id: str
     from retrain.families import get_family
     from retrain.frames import to_bytes
     from retrain.loader import LandingLoader
+    from retrain.steps import bundle_version
 
     slots, model = load_champion(store, keys)
     version = slots.champion.version
@@ -91,6 +92,7 @@ def score_newest_batch(store: S3Store, keys: Keys, cfg: ModelConfig, run_id: str
         "files": {"predictions.parquet": fingerprint(data)},
         "inputs": loader.lineage,
         "run_id": run_id,
+        "bundle_version": bundle_version(),
         # what announced the champion (None for a manual run); the slots object is authoritative
         "triggering_events": triggering_events or [],
     }

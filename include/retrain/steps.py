@@ -576,6 +576,7 @@ class Steps:
             "task_states": task_states,
             "run_prefix": self.ctx.keys.run_prefix(self.ctx.week, self.ctx.run_id),
             "bucket": self.store.bucket,
+            "bundle_version": bundle_version(),  # the code that ran this (last) attempt: always the installed one
         }
         self.store.put_json(self.ctx.artifact("outcome.json"), record)
         log.info("run outcome: %s (%s); champion now %s", outcome["outcome"], outcome["reason"],
@@ -619,7 +620,7 @@ def champion_event(result) -> dict | None:
     return assets.champion_event(result.slots)
 
 
-OUTCOME_RECORDS = ("decision", "skip", "validation", "gate", "promotion", "smoke_test", "rollback")
+OUTCOME_RECORDS = ("decision", "skip", "validation", "gate", "promotion", "smoke_test", "rollback", "approval")
 
 
 def bundle_version() -> str:
