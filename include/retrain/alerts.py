@@ -355,7 +355,10 @@ class RetrainAlertNotifier(BaseNotifier):
                          self.cfg.name, context.get("run_id"), exc_info=True)
 
     def _notify(self, context) -> None:
-        alert = build_alert(self.cfg, context)
+        self.deliver(build_alert(self.cfg, context))
+
+    def deliver(self, alert: Alert) -> None:
+        """Send one alert (at most once per event, see the module docstring); also used by retrain.deadline."""
         to = recipients(self.cfg)
         if not to:
             log.warning("ALERT (no recipients configured in alerts.email or %s; logged only)\n%s",

@@ -8,6 +8,7 @@ files call `load_all_models()` at parse time.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ class ScheduleConfig:
     timezone: str = "Europe/Berlin"
     catchup: bool = False
     start_date: str = "2024-01-01"  # first data week a catchup/backfill may cover
+    deadline: str | None = "06:00"  # local HH:MM the weekly run must be finished by (None: no deadline alert)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,12 @@ class RegistryConfig:
 
 
 @dataclass(frozen=True)
+class PromotionConfig:
+    approval: str = "none"  # none | required: a human approves (Airflow HITL) between gate and promote
+    approval_timeout_hours: float = 24.0  # no answer by then counts as a rejection
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     name: str
     family: str
@@ -147,6 +155,7 @@ class ModelConfig:
     gate: GateConfig
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
     metrics: dict[str, Any] = field(default_factory=dict)
     alerts: dict[str, Any] = field(default_factory=dict)
     description: str = ""
@@ -161,6 +170,10 @@ class ModelConfig:
     @property
     def rollback_dag_id(self) -> str:
         return f"rollback_{self.name}"
+
+    @property
+    def scoring_dag_id(self) -> str:
+        return f"score_{self.name}"
 
 
 def _section(raw: dict, key: str, path: Path, required: bool = True) -> dict:
@@ -252,6 +265,13 @@ def parse_model_config(raw: dict, path: Path) -> ModelConfig:
     if schedule.weekday not in WEEKDAYS:
         raise ConfigError(f"{path}: schedule.weekday must be one of {WEEKDAYS}")
     registry = _build(RegistryConfig, _section(raw, "registry", path, required=False), path, "registry")
+    promotion = _build(PromotionConfig, _section(raw, "promotion", path, required=False), path, "promotion")
+    if promotion.approval not in ("none", "required"):
+        raise ConfigError(f"{path}: promotion.approval must be none or required, not {promotion.approval!r}")
+    if not promotion.approval_timeout_hours > 0:
+        raise ConfigError(f"{path}: promotion.approval_timeout_hours must be positive")
+    if schedule.deadline is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(schedule.deadline)):
+        raise ConfigError(f"{path}: schedule.deadline must be HH:MM (local time) or null, not {schedule.deadline!r} (quote it: '06:00')")
 
     return ModelConfig(
         name=name,
@@ -262,6 +282,7 @@ def parse_model_config(raw: dict, path: Path) -> ModelConfig:
         gate=gate,
         schedule=schedule,
         registry=registry,
+        promotion=promotion,
         metrics=_section(raw, "metrics", path, required=False),
         alerts=_section(raw, "alerts", path, required=False),
         description=str(raw.get("description", "")),

@@ -78,6 +78,8 @@ def build_weekly_dag(cfg: ModelConfig):
     from airflow.sdk import DAG, Param, TriggerRule
 
     from retrain.alerts import failure_notifier
+    from retrain.assets import champion_alias
+    from retrain.deadline import weekly_deadline_alert
     from retrain.timetable import WeeklyTimetable
 
     name = cfg.name
@@ -88,9 +90,11 @@ def build_weekly_dag(cfg: ModelConfig):
         start_date=_start_date(cfg),
         catchup=cfg.schedule.catchup,
         max_active_runs=1,
+        rerun_with_latest_version=True,  # the installed package is the only code there is (README)
         default_args={**DEFAULT_ARGS, "owner": cfg.owner},
         tags=list(cfg.tags) or [name],
         doc_md=WEEKLY_DOC.format(name=name, description=cfg.description),
+        deadline=weekly_deadline_alert(cfg),  # finished by schedule.deadline (retrain.deadline)
         params={
             "force": Param(
                 False,
@@ -122,12 +126,14 @@ def build_weekly_dag(cfg: ModelConfig):
         train = PythonOperator(task_id="train", python_callable=_call("train", name))
         gate = PythonOperator(task_id="evaluation_gate", python_callable=_call("evaluation_gate", name),
                               doc_md="Challenger vs champion on the same holdout → gate.json")
-        promote = PythonOperator(task_id="promote", python_callable=_call("promote", name))
+        promote = PythonOperator(task_id="promote", python_callable=_call("promote", name),
+                                 outlets=[champion_alias(name)])
         smoke = PythonOperator(task_id="smoke_test", python_callable=_call("smoke_test", name))
         rollback = PythonOperator(
             task_id="rollback",
             python_callable=_call("rollback", name),
             trigger_rule=TriggerRule.ONE_FAILED,
+            outlets=[champion_alias(name)],
             doc_md="Restores the previous champion when the smoke test of this run's promotion failed",
         )
         outcome = PythonOperator(
@@ -139,7 +145,14 @@ def build_weekly_dag(cfg: ModelConfig):
         )
 
         evaluate >> branch >> [validate, skip]
-        validate >> features >> train >> gate >> promote >> smoke >> rollback
+        validate >> features >> train >> gate
+        if cfg.promotion.approval == "required":  # a human approves the gate's pass (retrain.approval)
+            from retrain.approval import build_approval_operator
+
+            gate >> build_approval_operator(cfg) >> promote
+        else:
+            gate >> promote
+        promote >> smoke >> rollback
         [skip, rollback] >> outcome
     return dag
 
@@ -149,6 +162,7 @@ def build_rollback_dag(cfg: ModelConfig):
     from airflow.sdk import DAG, Param
 
     from retrain.alerts import failure_notifier
+    from retrain.assets import champion_alias
 
     name = cfg.name
     with DAG(
@@ -158,6 +172,7 @@ def build_rollback_dag(cfg: ModelConfig):
         start_date=_start_date(cfg),
         catchup=False,
         max_active_runs=1,
+        rerun_with_latest_version=True,  # the installed package is the only code there is (README)
         default_args={**DEFAULT_ARGS, "owner": cfg.owner, "retries": 1},
         tags=[*(cfg.tags or [name]), "rollback"],
         doc_md=ROLLBACK_DOC.format(name=name),
@@ -197,6 +212,7 @@ def build_rollback_dag(cfg: ModelConfig):
             python_callable=_call("manual_rollback", name),
             retries=0,  # a refusal is deterministic; a transient error is safe to re-trigger
             on_failure_callback=failure_notifier(cfg),
+            outlets=[champion_alias(name)],
         ) >> PythonOperator(
             task_id="smoke_test",
             python_callable=_call("manual_rollback_smoke_test", name),
@@ -204,4 +220,39 @@ def build_rollback_dag(cfg: ModelConfig):
             # on-call rollback is a deliberate human action and sends no alert
             on_failure_callback=failure_notifier(cfg),
         )
+    return dag
+
+
+SCORING_DOC = """
+### Scoring with the `{name}` champion
+
+Runs whenever the `{name}_champion` asset changes (a promotion or a rollback) and by hand.
+Loads the champion as serving does (checksums verified before unpickling), scores the newest
+landed batch and writes `predictions/{name}/week=<monday>/version=<version>/` with the version
+that produced every row.
+"""
+
+
+def build_scoring_dag(cfg: ModelConfig):
+    from airflow.providers.standard.operators.python import PythonOperator
+    from airflow.sdk import DAG
+
+    from retrain.alerts import failure_notifier
+    from retrain.assets import champion_asset
+
+    name = cfg.name
+    with DAG(
+        dag_id=cfg.scoring_dag_id,
+        description=f"Scores the newest landed batch whenever the {name} champion changes",
+        schedule=[champion_asset(name)],
+        start_date=_start_date(cfg),
+        catchup=False,
+        max_active_runs=1,
+        rerun_with_latest_version=True,  # the installed package is the only code there is (README)
+        default_args={**DEFAULT_ARGS, "owner": cfg.owner},
+        tags=[*(cfg.tags or [name]), "scoring"],
+        doc_md=SCORING_DOC.format(name=name),
+    ) as dag:
+        PythonOperator(task_id="score", python_callable=_call("score_champion", name),
+                       inlets=[champion_asset(name)], on_failure_callback=failure_notifier(cfg))
     return dag

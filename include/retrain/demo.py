@@ -107,6 +107,9 @@ def format_summary(outcomes: list[dict], notes: dict[str, str]) -> str:
 def run_demo(model: str, start: dt.date, weeks: int, scenario: str, rows: int | None = None,
              history_weeks: int = 1) -> int:
     apply_airflow_env()
+    from retrain.deadline import off_for_dag_test
+
+    off_for_dag_test()
     RUN_DIR.mkdir(exist_ok=True)
     from retrain.local_s3 import MotoServer, local_env
 

@@ -7,6 +7,7 @@
     {prefix}/registry/{model}/audit/{event}.json                one object per registry event
     {prefix}/runs/{model}/week=YYYY-MM-DD/validated/{input}-{sha256}.json   raw-batch validation of one
                                                                 content of a landing partition (any run)
+    {prefix}/predictions/{model}/week=YYYY-MM-DD/version={v}/... scores of a landed week by one version
 
 Keys derive from the run's data week and run id only (never the wall clock), so a cleared
 or backfilled run reads and writes exactly the same keys again.
@@ -108,3 +109,9 @@ class Keys:
 
     def audit_event(self, event_id: str) -> str:
         return self._k("registry", self.model, "audit", f"{run_slug(event_id)}.json")
+
+    # predictions (the score_<model> consumer) ----------------------------------------------
+    def predictions(self, week: dt.date, version: str, name: str) -> str:
+        if not VERSION_RE.match(version):
+            raise ValueError(f"not a model version id: {version!r}")
+        return self._k("predictions", self.model, f"week={week_start(week).isoformat()}", f"version={version}", name)

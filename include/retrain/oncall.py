@@ -110,7 +110,18 @@ def _report(result, dry_run: bool, canary: dict | None) -> dict[str, Any]:
         "champion": slots.champion.version if slots and slots.champion else None,
         "previous": slots.previous.version if slots and slots.previous else None,
         "canary": canary,
+        # the champion asset event (retrain.assets) only when this call moved the pointer itself
+        "champion_event": _champion_event(result) if not dry_run else None,
     }
+
+
+def _champion_event(result) -> dict | None:
+    from retrain import registry
+    from retrain.assets import champion_event
+
+    if result.status != registry.ROLLED_BACK or result.slots is None:
+        return None
+    return champion_event(result.slots)
 
 
 def smoke_test_or_restore(store, keys, cfg, rollback_result: dict[str, Any], actor: dict[str, Any],

@@ -79,6 +79,10 @@ def summarise(task_states: dict[str, str | None], records: dict[str, dict | None
             return {**out, "outcome": outcome, "ok": False, "failed_task": step, "reason": reason}
         return {**out, "outcome": "failed", "ok": False, "failed_task": step,
                 "reason": f"task {step} failed; see its log"}
+    approval = records.get("approval") or {}
+    if approval.get("decision") == "rejected" and task_states.get("promote") != "success":
+        return {**out, "outcome": "not_approved", "ok": False, "failed_task": None,
+                "reason": f"not approved: {approval.get('reason')}; champion unchanged"}
     if task_states.get("skip") == "success":
         return {**out, "outcome": "skipped", "ok": True, "reason": decision.get("reason", "")}
     promotion = records.get("promotion") or {}

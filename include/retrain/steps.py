@@ -526,7 +526,8 @@ class Steps:
         record = {**ctx.describe(), "version": version, "status": result.status, "message": result.message}
         self.store.put_json(ctx.artifact("promotion.json"), record)
         log.info("promotion of %s: %s (%s)", version, result.status, result.message)
-        return {"version": version, "status": result.status, "message": result.message}
+        return {"version": version, "status": result.status, "message": result.message,
+                "champion_event": champion_event(result)}
 
     def promoted_version(self) -> str:
         """The version this run promoted (a superseding revision differs from ctx.version)."""
@@ -568,7 +569,7 @@ class Steps:
         )
         record = {**self.ctx.describe(), "status": result.status, "message": result.message}
         self.store.put_json(self.ctx.artifact("rollback.json"), record)
-        return record
+        return {**record, "champion_event": champion_event(result)}
 
     def manual_rollback(self, reason: str, to_version: str | None, dry_run: bool,
                         allow_failed_smoke_test: bool = False) -> dict:
@@ -622,6 +623,7 @@ class Steps:
             "task_states": task_states,
             "run_prefix": self.ctx.keys.run_prefix(self.ctx.week, self.ctx.run_id),
             "bucket": self.store.bucket,
+            "bundle_version": bundle_version(),  # the code that ran this (last) attempt: always the installed one
         }
         self.store.put_json(self.ctx.artifact("outcome.json"), record)
         from retrain.monitoring.index import index_entry, update_index
@@ -659,7 +661,16 @@ def missing_columns_message(exc: KeyError) -> str:
     return f"missing required columns {found.group(1)}" if found else f"missing required column {text!r}"
 
 
-OUTCOME_RECORDS = ("decision", "skip", "validation", "gate", "promotion", "smoke_test", "rollback")
+def champion_event(result) -> dict | None:
+    """The champion asset event a registry call warrants: only when it moved the pointer itself."""
+    from retrain import assets
+
+    if result.status not in ("promoted", "rolled_back") or result.slots is None:
+        return None  # already_promoted / superseded / already_rolled_back / skipped / dry_run
+    return assets.champion_event(result.slots)
+
+
+OUTCOME_RECORDS = ("decision", "skip", "validation", "gate", "promotion", "smoke_test", "rollback", "approval")
 
 
 def bundle_version() -> str:

@@ -69,15 +69,38 @@ class S3Store:
         return cls(Settings.from_env())
 
     @cached_property
-    def client(self):
+    def hook(self):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from botocore.config import Config
 
-        hook = S3Hook(
+        return S3Hook(
             aws_conn_id=self.settings.aws_conn_id,
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
         )
-        return hook.get_conn()
+
+    @cached_property
+    def client(self):
+        return self.hook.get_conn()
+
+    # -- lineage ----------------------------------------------------------------------------
+    def _report_lineage(self, direction: str, key: str) -> None:
+        """Tell Airflow's hook lineage collector (OpenLineage, if installed) what the raw client
+        calls read and wrote, as S3Hook's own methods do: landing objects in, registry versions,
+        slots and predictions out. Run scratch files stay out of the lineage graph."""
+        rel = key[len(self.settings.prefix) + 1:] if self.settings.prefix else key
+        parts = rel.split("/")
+        if direction == "input":
+            relevant = parts[0] == "landing"
+        else:
+            relevant = parts[0] == "predictions" or (
+                parts[0] == "registry" and len(parts) > 2 and (parts[2] == "versions" or parts[2] == "slots.json"))
+        hook = self.__dict__.get("hook")  # None: a client injected without Airflow (fault-injection tests)
+        if not relevant or hook is None:
+            return
+        from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+
+        add = getattr(get_hook_lineage_collector(), f"add_{direction}_asset")
+        add(context=hook, scheme="s3", asset_kwargs={"bucket": self.bucket, "key": key})
 
     # -- error mapping ----------------------------------------------------------------------
     def _call(self, op: str, key: str, fn, **kwargs) -> Any:
@@ -106,7 +129,9 @@ class S3Store:
     def get_with_etag(self, key: str) -> tuple[bytes, str]:
         validate_key(key)
         resp = self._call("get", key, self.client.get_object, Bucket=self.bucket, Key=key)
-        return resp["Body"].read(), resp["ETag"]
+        data = resp["Body"].read()
+        self._report_lineage("input", key)
+        return data, resp["ETag"]
 
     def head(self, key: str) -> ObjectInfo | None:
         validate_key(key)
@@ -149,6 +174,7 @@ class S3Store:
         if if_none_match:
             kwargs["IfNoneMatch"] = "*"
         resp = self._call("put", key, self.client.put_object, **kwargs)
+        self._report_lineage("output", key)
         return resp["ETag"]
 
     def put_json(self, key: str, obj: Any, **kwargs) -> str:

@@ -145,7 +145,17 @@ def evaluation_gate(model: str, **context) -> dict:
 
 @_airflow_errors
 def promote(model: str, **context) -> dict:
-    return _steps(model, context).promote()
+    result = _steps(model, context).promote()
+    _announce_champion(model, context, result)
+    return result
+
+
+def _announce_champion(model: str, context, result: dict) -> None:
+    """One `<model>_champion` asset event when this task moved the champion (see retrain.assets)."""
+    from retrain.assets import emit_champion_changed
+
+    if result.get("champion_event"):
+        emit_champion_changed(context, model, result["champion_event"])
 
 
 @_airflow_errors
@@ -170,9 +180,16 @@ def rollback(model: str, **context) -> dict:
     if not steps.promoted_by_this_run():
         raise AirflowSkipException("this run's version is not the champion: nothing to roll back")
     record = steps.rollback_after_failed_smoke_test()
-    raise AirflowFailException(
-        f"smoke test failed for {steps.ctx.version}; rolled back: {record['status']} ({record['message']})"
-    )
+    if record["status"] not in ("rolled_back", "already_rolled_back"):
+        raise AirflowFailException(
+            f"smoke test failed for {steps.ctx.version}; rolled back: {record['status']} ({record['message']})"
+        )
+    # The rollback itself succeeded: the task succeeds so its champion event is emitted (Airflow emits
+    # asset events of successful tasks only); smoke_test stays failed and record_outcome fails the run.
+    log.error("smoke test failed for %s; rolled back: %s (%s)", steps.ctx.version, record["status"],
+              record["message"])
+    _announce_champion(model, context, record)
+    return record
 
 
 @_airflow_errors
@@ -194,12 +211,14 @@ def record_outcome(model: str, **context) -> dict:
 @_airflow_errors
 def manual_rollback(model: str, **context) -> dict:
     params = context.get("params") or {}
-    return _steps(model, context).manual_rollback(
+    result = _steps(model, context).manual_rollback(
         reason=str(params.get("reason") or "").strip(),
         to_version=(str(params.get("to_version")).strip() or None) if params.get("to_version") else None,
         dry_run=bool(params.get("dry_run", False)),
         allow_failed_smoke_test=bool(params.get("allow_failed_smoke_test", False)),
     )
+    _announce_champion(model, context, result)
+    return result
 
 
 @_airflow_errors
@@ -210,3 +229,18 @@ def manual_rollback_smoke_test(model: str, **context) -> dict:
     if result.get("dry_run"):
         raise AirflowSkipException("dry run: nothing was changed, nothing to smoke-test")
     return _steps(model, context).smoke_test_current(result)
+
+
+# ------------------------------------------------------------------ score_<model> (champion consumer)
+@_airflow_errors
+def score_champion(model: str, **context) -> dict:
+    """Score the newest landed batch with the champion; the triggering events are recorded only."""
+    from retrain.keys import Keys
+    from retrain.scoring import score_newest_batch
+    from retrain.storage import S3Store
+
+    settings = Settings.from_env()
+    events = context.get("triggering_asset_events") or {}
+    extras = [dict(e.extra or {}) for evs in events.values() for e in evs]
+    return score_newest_batch(S3Store(settings), Keys(model, settings.prefix), load_model_config(model),
+                              run_id=context["dag_run"].run_id, triggering_events=extras)

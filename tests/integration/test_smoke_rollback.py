@@ -121,6 +121,20 @@ def run_week(parse_weekly, store, week: dt.date, force: bool) -> dict:
     return outcome
 
 
+def champion_events(store) -> list[dict]:
+    """The `fraud_champion` asset events of this test's bucket (extra + emitting task), oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from retrain.assets import champion_uri
+    from sqlalchemy import select
+
+    uri = champion_uri(MODEL, Settings(bucket=store.bucket))
+    with create_session() as session:
+        rows = session.scalars(select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                               .where(AssetModel.uri == uri).order_by(AssetEvent.id)).all()
+        return [{**dict(r.extra or {}), "source": r.source_task_id} for r in rows]
+
+
 def states(outcome: dict) -> dict[str, str | None]:
     return {task: state for task, (state, _) in outcome["tis"].items()}
 
@@ -202,7 +216,9 @@ def test_failed_smoke_test_rolls_back_and_fails_the_run(parse_weekly, store, dep
     assert states(o) == {
         "evaluate_triggers": "success", "branch_on_decision": "success", "skip": "skipped",
         "validate_data": "success", "build_features": "success", "train": "success",
-        "evaluation_gate": "success", "promote": "success", "smoke_test": "failed", "rollback": "failed",
+        # rollback succeeded (so it can emit the champion event: Airflow emits for successful tasks only);
+        # the run still fails through record_outcome
+        "evaluation_gate": "success", "promote": "success", "smoke_test": "failed", "rollback": "success",
         "record_outcome": "failed",
     }
     assert o["outcome"] == "rolled_back" and o["ok"] is False and o["failed_task"] == "smoke_test"
@@ -221,6 +237,9 @@ def test_failed_smoke_test_rolls_back_and_fails_the_run(parse_weekly, store, dep
     rb = entries[-1]
     assert rb["from_version"] == b and rb["run_id"] == o["run_id"]
     assert rb["actor"]["type"] == "automatic_rollback" and rb["reason"].startswith("automatic: smoke test failed")
+    # the champion asset: one event for the promotion of B, one for the automatic rollback to A
+    assert [(e["action"], e["version"], e["source"]) for e in champion_events(store)] == [
+        ("promote", b, "promote"), ("rollback", a, "rollback")]
     if fault == "model_bytes":  # the rolled-back version stays refused, it is never loaded again
         with pytest.raises(IntegrityError):
             registry.verify_version(store, KEYS, b)
