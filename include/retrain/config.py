@@ -140,6 +140,7 @@ class ModelConfig:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     metrics: dict[str, Any] = field(default_factory=dict)
     alerts: dict[str, Any] = field(default_factory=dict)
+    monitoring: dict[str, Any] = field(default_factory=dict)  # retrain.monitoring.MonitoringConfig
     description: str = ""
     owner: str = "ml-platform"
     tags: tuple[str, ...] = ()
@@ -236,6 +237,7 @@ def parse_model_config(raw: dict, path: Path) -> ModelConfig:
         registry=registry,
         metrics=_section(raw, "metrics", path, required=False),
         alerts=_section(raw, "alerts", path, required=False),
+        monitoring=_section(raw, "monitoring", path, required=False),
         description=str(raw.get("description", "")),
         owner=str(raw.get("owner", "ml-platform")),
         tags=tuple(raw.get("tags") or ()),

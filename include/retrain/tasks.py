@@ -176,7 +176,11 @@ def record_outcome(model: str, **context) -> dict:
     """The run's single leaf: writes outcome.json and fails the run unless it ended cleanly."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    outcome = _steps(model, context).record_outcome(_task_states(context))
+    steps = _steps(model, context)
+    outcome = steps.record_outcome(_task_states(context))
+    from retrain.notes import NOTE_XCOM_KEY, after_outcome  # gate-rate monitor, weekly summary, run note
+
+    context["ti"].xcom_push(key=NOTE_XCOM_KEY, value=after_outcome(steps, outcome))
     if not outcome["ok"]:
         raise AirflowFailException(f"{outcome['outcome']}: {outcome['reason']}")
     return outcome
