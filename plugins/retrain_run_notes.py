@@ -22,26 +22,35 @@ DAG_PREFIX = "retrain_"
 
 
 def copy_note(dag_run) -> str | None:
-    """Set the run's note from record_outcome's XCom; returns the note set (None: left alone)."""
+    """Set the run's note from record_outcome's XCom; returns the note set (None: left alone).
+
+    The scheduler hands over a run attached to its session; `dag.test()` a detached one that
+    `update_state` merges right after the listeners ran (the merge cascades to the note).
+    The XCom is read in a session of our own (a read never waits on the scheduler's writes).
+    """
+    from airflow.models.dagrun import DagRunNote
     from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
     from sqlalchemy.orm import object_session
 
     if not str(dag_run.dag_id).startswith(DAG_PREFIX):
         return None
-    session = object_session(dag_run)
-    if session is None:
-        return None
-    existing = dag_run.dag_run_note
-    if existing is not None and existing.user_id is not None:
-        return None  # a person wrote this note: keep it
-    row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id,
-                                             task_ids=NOTE_TASK, key=NOTE_XCOM_KEY)).first()
-    if row is None:
-        return None
-    note = XComModel.deserialize_value(row)
+    with create_session() as session:
+        existing = session.scalars(select(DagRunNote).where(DagRunNote.dag_run_id == dag_run.id)).first()
+        if existing is not None and existing.user_id is not None:
+            return None  # a person wrote this note: keep it
+        row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id,
+                                                 task_ids=NOTE_TASK, key=NOTE_XCOM_KEY)).first()
+        note = XComModel.deserialize_value(row) if row is not None else None
     if not isinstance(note, str) or not note:
         return None
-    dag_run.note = note
+    if object_session(dag_run) is not None:
+        dag_run.note = note
+    else:
+        record = DagRunNote(content=note)
+        record.dag_run_id = dag_run.id
+        dag_run.dag_run_note = record
     return note
 
 

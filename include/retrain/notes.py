@@ -16,6 +16,7 @@ to the moment a run's outcome is final, and neither may change the run's verdict
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 log = logging.getLogger(__name__)
@@ -54,3 +55,28 @@ def after_outcome(steps, outcome: dict) -> str:
     summary = send_weekly_summary(store, ctx, outcome, gate_monitor=monitor)
     log.info("weekly summary: %s", summary)
     return run_note(outcome, ctx.cfg.schedule.timezone)
+
+
+# ------------------------------------------------------------------- backfill dialog dates
+def backfill_dates(first_week: dt.date, last_week: dt.date) -> tuple[dt.date, dt.date]:
+    """The dates to type into Airflow's backfill dialog to run data weeks first..last (Mondays).
+
+    The dialog's dates are UTC midnights and select runs by logical date, which is the data
+    week's Monday 00:00 in the model's time zone: Sunday 23:00 UTC (22:00 in summer) for
+    Europe/Berlin. So "from" is the Sunday before the first week's Monday and "to" the last
+    week's Monday; entering the Mondays themselves drops the first week.
+    """
+    from retrain.keys import week_start
+
+    first, last = week_start(first_week), week_start(last_week)
+    if last < first:
+        raise ValueError(f"last week {last} is before first week {first}")
+    return first - dt.timedelta(days=1), last
+
+
+BACKFILL_DOC = """\
+**Backfill: which dates to enter.** The backfill dialog's dates are UTC and pick runs by logical
+date = the data week's Monday 00:00 {timezone} (Sunday evening in UTC). To run data weeks
+*Monday A … Monday B*, enter **From = the Sunday before A** and **To = B**: e.g. weeks
+2026-01-12 … 2026-02-02 → From `2026-01-11`, To `2026-02-02`. (From `2026-01-12` starts at week
+2026-01-19.) Each run's note names its data week."""
