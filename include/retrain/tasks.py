@@ -76,6 +76,10 @@ def _airflow_errors(fn):
         try:
             return fn(*args, **kwargs)
         except DeterministicError as exc:
+            from retrain.errors import DataValidationError, GateRejected
+
+            if isinstance(exc, (DataValidationError, GateRejected)):  # a verdict: its message is the report,
+                raise AirflowFailException(str(exc)) from None  # logged once by Airflow, no chained copy
             log.error("%s", exc)
             raise AirflowFailException(str(exc)) from exc
 
