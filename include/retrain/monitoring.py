@@ -38,7 +38,7 @@ class MonitoringConfig:
 
     gate_failure_window: int = 10
     gate_failure_max_rate: float = 0.20
-    summary_email: tuple[str, ...] | None = None  # None: the alert recipients
+    summary_email: tuple[str, ...] | None = None  # None: summaries are only logged
     summary_enabled: bool = True
 
     @classmethod

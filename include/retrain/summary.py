@@ -20,8 +20,8 @@ Contents: `build_summary` is a pure function over outcome.json dicts (this week'
     is the champion's selection metric on each week's data: the gate's holdout score when the
     run reached the gate, else the trigger evaluator's score on the week's new labels.
 
-Recipients: RETRAIN_SUMMARY_EMAIL_<MODEL>, RETRAIN_SUMMARY_EMAIL, `monitoring.summary_email`,
-    else the alert recipients (retrain.alerts.recipients). The link to the "Model retraining"
+Recipients: RETRAIN_SUMMARY_EMAIL_<MODEL>, RETRAIN_SUMMARY_EMAIL or `monitoring.summary_email`
+    (the team, not on-call: alert recipients are not used); with none, the summary is only logged. The link to the "Model retraining"
     page is `{[api] base_url}/retrain/{model}` (omitted when base_url is not configured).
 """
 
@@ -141,14 +141,13 @@ def fingerprint(outcome: dict) -> str:
 
 # -------------------------------------------------------------------------------- effects
 def summary_recipients(cfg) -> list[str]:
-    from retrain.alerts import _split, recipients
+    from retrain.alerts import _split
     from retrain.monitoring import MonitoringConfig
 
     for var in (f"{ENV_SUMMARY_EMAIL}_{cfg.name.upper()}", ENV_SUMMARY_EMAIL):
         if os.environ.get(var, "").strip():
             return _split(os.environ[var])
-    configured = MonitoringConfig.from_model(cfg).summary_email
-    return _split(list(configured)) if configured is not None else recipients(cfg)
+    return _split(list(MonitoringConfig.from_model(cfg).summary_email or ()))
 
 
 def page_url(model: str) -> str | None:
