@@ -26,7 +26,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make demo    - install, start a local S3, run the weekly DAG over 12 synthetic weeks, print a summary"
 	@echo "make test    - install and run the whole test suite (unit, integration, DAG, full stack)"
-	@echo "make up      - local Airflow UI (airflow standalone) against a local S3; make down stops it"
+	@echo "make up      - local Airflow UI (airflow standalone, own fresh DB in .run/stack) against a local S3 with"
+	@echo "               sample weeks landed; prints what to trigger; make down stops it"
 	@echo "make bench   - time each stage of one retraining run on ~1M rows"
 	@echo "make lint    - ruff"
 

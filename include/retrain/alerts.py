@@ -387,17 +387,18 @@ class RetrainAlertNotifier(BaseNotifier):
                     "" if acquired else " (not de-duplicated: marker store unavailable)", alert.text())
 
     def send(self, alert: Alert, to: list[str]) -> None:
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
+        send_email(self.cfg, to, alert.subject, alert.html(),
+                   {"X-Retrain-Alert": alert.fingerprint, "X-Retrain-Event": alert.event})
 
-        with SmtpHook(smtp_conn_id=smtp_conn_id(self.cfg)) as hook:
-            sender = os.environ.get(ENV_FROM) or self.cfg.alerts.get("from_email") or hook.from_email or DEFAULT_FROM
-            hook.send_email_smtp(
-                to=to,
-                from_email=sender,
-                subject=alert.subject,
-                html_content=alert.html(),
-                custom_headers={"X-Retrain-Alert": alert.fingerprint, "X-Retrain-Event": alert.event},
-            )
+
+def send_email(cfg: ModelConfig, to: list[str], subject: str, html_content: str, headers: dict[str, str]) -> None:
+    """The one SMTP path of the bundle (alerts, the gate-rate monitor, the weekly summary)."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=smtp_conn_id(cfg)) as hook:
+        sender = os.environ.get(ENV_FROM) or cfg.alerts.get("from_email") or hook.from_email or DEFAULT_FROM
+        hook.send_email_smtp(to=to, from_email=sender, subject=subject, html_content=html_content,
+                             custom_headers=headers)
 
 
 def failure_notifier(cfg: ModelConfig) -> RetrainAlertNotifier:

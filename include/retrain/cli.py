@@ -27,8 +27,11 @@ def _date(value: str) -> dt.date:
 
 
 def _store():
+    from retrain.devstack import STACK_ENV_FILE, use_stack_if_unconfigured
     from retrain.storage import S3Store
 
+    if use_stack_if_unconfigured():  # no S3 connection configured: the running `make up` stack's
+        print(f"(using the local stack's S3 from {STACK_ENV_FILE})", file=sys.stderr)
     return S3Store.from_env()
 
 

@@ -158,6 +158,7 @@ class ModelConfig:
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     metrics: dict[str, Any] = field(default_factory=dict)
     alerts: dict[str, Any] = field(default_factory=dict)
+    monitoring: dict[str, Any] = field(default_factory=dict)  # retrain.monitoring.MonitoringConfig
     description: str = ""
     owner: str = "ml-platform"
     tags: tuple[str, ...] = ()
@@ -285,6 +286,7 @@ def parse_model_config(raw: dict, path: Path) -> ModelConfig:
         promotion=promotion,
         metrics=_section(raw, "metrics", path, required=False),
         alerts=_section(raw, "alerts", path, required=False),
+        monitoring=_section(raw, "monitoring", path, required=False),
         description=str(raw.get("description", "")),
         owner=str(raw.get("owner", "ml-platform")),
         tags=tuple(raw.get("tags") or ()),

@@ -34,9 +34,14 @@ validation → features → training → evaluation gate → promotion → smoke
 automatic **rollback** when the smoke test fails. `record_outcome` writes the run's
 `outcome.json` and fails the run unless it ended cleanly.
 
-* Config: `include/models/{name}.yaml` · Objects: `s3://$RETRAIN_BUCKET/<prefix>/runs/{name}/week=<monday>/run=<run id>/`
+* Config: `include/models/{name}.yaml` · Objects: `{runs_uri}week=<monday>/run=<run id>/` (environment `{environment}`)
 * Clearing any task re-runs it on the same keys; promotions are guarded against older weeks.
 * On call: trigger `rollback_{name}` to restore the previous champion.
+* `record_outcome` also sets the run's note (data week · outcome · champion · why), emails the
+  weekly summary and alerts once when the gate rejects more than {max_rate} of the last
+  {window} retraining runs.
+
+{backfill}
 """
 
 # The rollback form's checks (JSON-schema patterns; the task checks the same again).
@@ -73,6 +78,23 @@ def _start_date(cfg: ModelConfig) -> pendulum.DateTime:
     return pendulum.parse(cfg.schedule.start_date, tz=cfg.schedule.timezone)
 
 
+def _deployment_doc(cfg: ModelConfig) -> dict[str, str]:
+    """The DAG docs' deployment facts (bucket, prefix, environment, limits), not placeholders."""
+    from retrain.config import Settings
+    from retrain.keys import Keys
+    from retrain.monitoring import MonitoringConfig
+    from retrain.notes import BACKFILL_DOC
+
+    settings, monitoring = Settings.from_env(), MonitoringConfig.from_model(cfg)
+    return {
+        "runs_uri": f"s3://{settings.bucket}/{Keys(cfg.name, settings.prefix)._k('runs', cfg.name)}/",
+        "environment": settings.environment,
+        "max_rate": f"{monitoring.gate_failure_max_rate:.0%}",
+        "window": str(monitoring.gate_failure_window),
+        "backfill": BACKFILL_DOC.format(timezone=cfg.schedule.timezone),
+    }
+
+
 def build_weekly_dag(cfg: ModelConfig):
     from airflow.providers.standard.operators.python import BranchPythonOperator, PythonOperator
     from airflow.sdk import DAG, Param, TriggerRule
@@ -93,7 +115,7 @@ def build_weekly_dag(cfg: ModelConfig):
         rerun_with_latest_version=True,  # the installed package is the only code there is (README)
         default_args={**DEFAULT_ARGS, "owner": cfg.owner},
         tags=list(cfg.tags) or [name],
-        doc_md=WEEKLY_DOC.format(name=name, description=cfg.description),
+        doc_md=WEEKLY_DOC.format(name=name, description=cfg.description, **_deployment_doc(cfg)),
         deadline=weekly_deadline_alert(cfg),  # finished by schedule.deadline (retrain.deadline)
         params={
             "force": Param(

@@ -1,14 +1,27 @@
-"""The local development stack: a project-local AIRFLOW_HOME (SQLite) and a moto S3 endpoint.
+"""The local development stack: its own AIRFLOW_HOME (SQLite) and a moto S3 endpoint.
 
-`retrain dev up` starts `airflow standalone` (sized for a 2-core laptop) and moto, writes
-their PIDs under .run/, and prints the URL and login; `retrain dev down` stops both.
+`retrain dev up` (make up) starts `airflow standalone` (sized for a 2-core laptop) and moto,
+writes their PIDs under .run/, and prints the URL, the login and exactly what to trigger;
+`retrain dev down` stops both.
+
+Its own clean state: moto keeps objects in memory, so every `make up` starts with an empty
+bucket; the stack's metadata DB (.run/stack/airflow_home, apart from the demo's airflow_home/)
+is recreated with it, so the UI never lists runs whose S3 objects are gone. The sample weeks
+are landed up to the last complete week, the data week the default Trigger (logical date
+now) and the first scheduled run cover, so neither fails for lack of data.
+
+The CLI finds the stack by itself: up writes .run/stack.env (the S3 connection and bucket),
+which `retrain` reads when AIRFLOW_CONN_AWS_DEFAULT is not set; down removes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,8 +33,11 @@ from retrain.local_s3 import MotoServer, local_env
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = ROOT / ".run"
+STACK_HOME = RUN_DIR / "stack" / "airflow_home"
+STACK_ENV_FILE = RUN_DIR / "stack.env"
 UI_PORT = 8080
 S3_PORT = 5055
+SAMPLE_WEEKS = 12
 
 
 def airflow_env(root: Path = ROOT) -> dict[str, str]:
@@ -60,14 +76,68 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def stack_env(home: Path = STACK_HOME) -> dict[str, str]:
+    """The stack's Airflow configuration: airflow_env() with its own home and metadata DB."""
+    return {**airflow_env(), "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{UI_PORT}"}
+
+
+def write_stack_env(env: dict[str, str], path: Path = STACK_ENV_FILE) -> None:
+    """What the CLI needs to reach the stack's S3, as `export KEY='value'` lines (`source`-able)."""
+    keep = ("AIRFLOW_CONN_AWS_DEFAULT", "RETRAIN_BUCKET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION")
+    path.write_text("".join(f"export {k}={shlex.quote(env[k])}\n" for k in keep if k in env))
+
+
+def read_stack_env(path: Path | None = None) -> dict[str, str]:
+    path, out = path or STACK_ENV_FILE, {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = shlex.split(line)
+            if len(parts) == 2 and parts[0] == "export" and "=" in parts[1]:
+                key, value = parts[1].split("=", 1)
+                out[key] = value
+    return out
+
+
+def use_stack_if_unconfigured(environ=os.environ, path: Path | None = None) -> bool:
+    """CLI: with no S3 connection configured, use a running `make up` stack's (from .run/stack.env)."""
+    path = path or STACK_ENV_FILE
+    if environ.get("AIRFLOW_CONN_AWS_DEFAULT") or not path.exists():
+        return False
+    pid_file = path.parent / "moto.pid"
+    if not (pid_file.exists() and _pid_alive(int(pid_file.read_text()))):
+        return False
+    for key, value in read_stack_env(path).items():
+        environ.setdefault(key, value)
+    return True
+
+
+def sample_weeks(now: dt.datetime, timezones=("Europe/Berlin",), weeks: int = SAMPLE_WEEKS) -> tuple[dt.date, dt.date]:
+    """First and last sample data week: the last is the last complete local week before `now`
+    (the week a manual Trigger with the default logical date covers) in the latest of the zones."""
+    import pendulum
+
+    from retrain.keys import week_start
+
+    today = max(pendulum.instance(now).in_timezone(tz).date() for tz in timezones)
+    last = week_start(today) - dt.timedelta(days=7)
+    return last - dt.timedelta(weeks=weeks - 1), last
+
+
 def up() -> int:
-    apply_airflow_env()
     RUN_DIR.mkdir(exist_ok=True)
     if (RUN_DIR / "airflow.pid").exists() and _pid_alive(int((RUN_DIR / "airflow.pid").read_text())):
         print("already running; `make down` first")
         return 1
+    # a fresh metadata DB with every fresh (in-memory) S3: no runs without objects behind them
+    shutil.rmtree(STACK_HOME, ignore_errors=True)
+    STACK_HOME.mkdir(parents=True)
+    os.environ.update(stack_env())
     s3 = MotoServer(port=S3_PORT, pid_file=RUN_DIR / "moto.pid", log_file=RUN_DIR / "moto.log").start()
     env = {**os.environ, **local_env(s3.endpoint_url, os.environ.get("RETRAIN_BUCKET", "retrain-dev"))}
+    write_stack_env(env)
     # standalone starts its components as `airflow ...` from PATH: make it this venv's airflow
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     os.environ.update(env)
@@ -75,7 +145,11 @@ def up() -> int:
 
     store = S3Store.from_env()
     store.ensure_bucket()
-    _land_sample_data(store)
+    from retrain.config import load_all_models
+
+    zones = {cfg.schedule.timezone for cfg in load_all_models()}
+    first, last = sample_weeks(dt.datetime.now(dt.UTC), zones)  # wall-clock ok: the weeks a Trigger now covers
+    _land_sample_data(store, first)
     migrate_db()
     log = open(RUN_DIR / "airflow.log", "ab")  # noqa: SIM115 (handed to the child)
     proc = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"], env=env,
@@ -99,22 +173,38 @@ def up() -> int:
     login = json.loads(pw_file.read_text()) if pw_file.exists() else {}
     print(f"Airflow UI: {url}   login: {', '.join(f'{u} / {p}' for u, p in login.items()) or 'see airflow.log'}")
     print(f"Local S3:   {s3.endpoint_url}   bucket: {os.environ['RETRAIN_BUCKET']}")
-    print("Landed:     12 synthetic weeks per model from 2026-01-05 (scenario 'demo'); trigger retrain_fraud")
-    print("            with logical date 2026-01-12T02:00 (or any later Monday) in the UI")
+    print(trigger_help(first, last))
+    print("CLI:        retrain registry show --model fraud   (finds this stack through .run/stack.env;")
+    print(f"            or in any shell: source {STACK_ENV_FILE})")
+    print(f"Metadata:   {STACK_HOME} (recreated by every make up; the demo keeps airflow_home/)")
     print("Stop:       make down")
     return 0
 
 
-def _land_sample_data(store) -> None:
-    """Synthetic weeks for every model with a generator, so the UI has something to run on."""
-    import datetime as dt
+def trigger_help(first: dt.date, last: dt.date) -> str:
+    """Exactly what to trigger in the UI for the landed sample weeks."""
+    from retrain.notes import backfill_dates
 
+    since, until = backfill_dates(first, last)
+    return "\n".join([
+        f"Landed:     {SAMPLE_WEEKS} synthetic weeks per model, data weeks {first} ... {last} (+1 history week)",
+        "Try:        DAGs > retrain_fraud > Trigger, keep the defaults (logical date now): it runs data week "
+        f"{last},",
+        "            the last complete week (the first run trains: no champion yet). Unpausing also schedules",
+        f"            week {last}; it finds that champion and records its decision.",
+        f"Replay:     all {SAMPLE_WEEKS} weeks in order: retrain_fraud > Backfill, From {since} To {until}",
+        "            (UTC dates: From is the Sunday before the first Monday); each run's note names its week.",
+    ])
+
+
+def _land_sample_data(store, first: dt.date) -> None:
+    """Synthetic weeks for every model with a generator, so the UI has something to run on."""
     from retrain.config import load_all_models
     from retrain.datagen.landing import GENERATORS, land_weeks
 
     for cfg in load_all_models():
         if cfg.name in GENERATORS:
-            land_weeks(store, cfg, start=dt.date(2026, 1, 5), weeks=12, scenario="demo", history_weeks=1)
+            land_weeks(store, cfg, start=first, weeks=SAMPLE_WEEKS, scenario="demo", history_weeks=1)
 
 
 def down() -> int:
@@ -135,5 +225,6 @@ def down() -> int:
                 os.killpg(pid, signal.SIGKILL)
             stopped.append(name)
         pid_file.unlink()
+    STACK_ENV_FILE.unlink(missing_ok=True)
     print("stopped: " + (", ".join(stopped) or "nothing was running"))
     return 0

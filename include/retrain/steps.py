@@ -221,9 +221,11 @@ class Steps:
         text = report.format_text()
         if len(stages) > 1:
             for s, line in zip(stages, summary, strict=True):
-                log.info("stage %s\n%s", line["line"], s.format_text() if not line.get("not_run") else "")
+                if report.passed:  # a failure's full text is the task's failure message: logged once
+                    log.info("stage %s\n%s", line["line"], s.format_text() if not line.get("not_run") else "")
             text = "\n".join(["Stages:", *(f"  {line['line']}" for line in summary), text])
-        log.info("%s\nreport: s3://%s/%s", text, self.store.bucket, key)
+        if report.passed:
+            log.info("%s\nreport: s3://%s/%s", text, self.store.bucket, key)
         uri = f"s3://{self.store.bucket}/{key}"
         if not report.passed and len(stages) > 1:  # the stage list belongs in the failure text too
             from retrain.errors import DataValidationError
@@ -421,6 +423,9 @@ class Steps:
         self.store.put_json(ctx.artifact("run_log.json"), run_log)
         key = ctx.artifact("challenger/manifest.json")
         self.store.put_json(key, manifest)
+        from retrain.logtables import training_table
+
+        log.info("%s", training_table(run_log["candidates"], result.winner, result.selection_metric))
         return {
             "winner": result.winner,
             "cv_mean": winner.cv_mean,
@@ -471,6 +476,9 @@ class Steps:
         }
         key = ctx.artifact("gate.json")
         self.store.put_json(key, record)
+        from retrain.logtables import gate_table
+
+        log.info("%s", gate_table(record))
         if not decision.passed:
             raise GateRejected(
                 "evaluation gate rejected the challenger; the champion "

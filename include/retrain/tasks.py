@@ -76,6 +76,10 @@ def _airflow_errors(fn):
         try:
             return fn(*args, **kwargs)
         except DeterministicError as exc:
+            from retrain.errors import DataValidationError, GateRejected
+
+            if isinstance(exc, (DataValidationError, GateRejected)):  # a verdict: its message is the report,
+                raise AirflowFailException(str(exc)) from None  # logged once by Airflow, no chained copy
             log.error("%s", exc)
             raise AirflowFailException(str(exc)) from exc
 
@@ -197,11 +201,13 @@ def record_outcome(model: str, **context) -> dict:
     """The run's single leaf: writes outcome.json and fails the run unless it ended cleanly."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from retrain.batch_alerts import alert_batch_warnings  # once per batch content, skip weeks too
+    from retrain.notes import NOTE_XCOM_KEY, after_outcome  # gate-rate monitor, weekly summary, run note
+
     steps = _steps(model, context)
     outcome = steps.record_outcome(_task_states(context))
-    from retrain.batch_alerts import alert_batch_warnings  # once per batch content, skip weeks too
-
     alert_batch_warnings(steps.ctx.cfg, steps.ctx, steps.store, outcome)
+    context["ti"].xcom_push(key=NOTE_XCOM_KEY, value=after_outcome(steps, outcome))
     if not outcome["ok"]:
         raise AirflowFailException(f"{outcome['outcome']}: {outcome['reason']}")
     return outcome
