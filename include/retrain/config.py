@@ -158,7 +158,7 @@ class ModelConfig:
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     metrics: dict[str, Any] = field(default_factory=dict)
     alerts: dict[str, Any] = field(default_factory=dict)
-    monitoring: dict[str, Any] = field(default_factory=dict)  # retrain.monitoring.MonitoringConfig
+    monitoring: dict[str, Any] = field(default_factory=dict)  # retrain.monitoring.gate_rate.MonitoringConfig
     description: str = ""
     owner: str = "ml-platform"
     tags: tuple[str, ...] = ()

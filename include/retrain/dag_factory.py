@@ -82,7 +82,7 @@ def _deployment_doc(cfg: ModelConfig) -> dict[str, str]:
     """The DAG docs' deployment facts (bucket, prefix, environment, limits), not placeholders."""
     from retrain.config import Settings
     from retrain.keys import Keys
-    from retrain.monitoring import MonitoringConfig
+    from retrain.monitoring.gate_rate import MonitoringConfig
     from retrain.notes import BACKFILL_DOC
 
     settings, monitoring = Settings.from_env(), MonitoringConfig.from_model(cfg)

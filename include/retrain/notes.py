@@ -47,7 +47,7 @@ def run_note(outcome: dict, timezone: str | None = None) -> str:
 
 def after_outcome(steps, outcome: dict) -> str:
     """Gate-rate monitor, weekly summary, then the note text (returned for the XCom)."""
-    from retrain.monitoring import check_gate_failure_rate
+    from retrain.monitoring.gate_rate import check_gate_failure_rate
     from retrain.summary import send_weekly_summary
 
     ctx, store = steps.ctx, steps.store

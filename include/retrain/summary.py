@@ -142,7 +142,7 @@ def fingerprint(outcome: dict) -> str:
 # -------------------------------------------------------------------------------- effects
 def summary_recipients(cfg) -> list[str]:
     from retrain.alerts import _split
-    from retrain.monitoring import MonitoringConfig
+    from retrain.monitoring.gate_rate import MonitoringConfig
 
     for var in (f"{ENV_SUMMARY_EMAIL}_{cfg.name.upper()}", ENV_SUMMARY_EMAIL):
         if os.environ.get(var, "").strip():
@@ -178,7 +178,7 @@ def week_outcomes(store, keys, week: dt.date) -> list[dict]:
 def send_weekly_summary(store, ctx, outcome: dict, gate_monitor: dict | None = None) -> str:
     """Claim the run's marker, send the summary, settle the marker; returns what happened."""
     from retrain.alerts import send_email
-    from retrain.monitoring import MonitoringConfig
+    from retrain.monitoring.gate_rate import MonitoringConfig
     from retrain.storage import ObjectNotFound, PreconditionFailed
 
     cfg = ctx.cfg

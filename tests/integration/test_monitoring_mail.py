@@ -100,7 +100,7 @@ def outcome_for(ctx, outcome: str, reason: str = "", **extra) -> dict:
 
 # ---------------------------------------------------------------------------- gate monitor
 def test_gate_failure_rate_alerts_once_per_crossing(env):
-    from retrain.monitoring import check_gate_failure_rate, state_key
+    from retrain.monitoring.gate_rate import check_gate_failure_rate, state_key
 
     cfg = env.cfg  # defaults: window 10, limit 20%
     plan = ["promoted"] * 7 + ["gate_rejected"] * 3  # the 10th run: 3/10 = 30% > 20%
@@ -145,7 +145,7 @@ def test_gate_failure_rate_alerts_once_per_crossing(env):
 
 
 def test_gate_failure_rate_follows_the_configured_window_and_limit(env):
-    from retrain.monitoring import MonitoringConfig, check_gate_failure_rate
+    from retrain.monitoring.gate_rate import MonitoringConfig, check_gate_failure_rate
 
     cfg = _with_monitoring(env.cfg, {"gate_failure_window": 4, "gate_failure_max_rate": 0.5})
     assert MonitoringConfig.from_model(cfg).gate_failure_window == 4

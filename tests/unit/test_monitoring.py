@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from retrain.errors import ConfigError
-from retrain.monitoring import MonitoringConfig, gate_failure_rate, next_alert_state, upsert_run
+from retrain.monitoring.gate_rate import MonitoringConfig, gate_failure_rate, next_alert_state, upsert_run
 from retrain.notes import run_note
 from retrain.summary import build_summary, champion_metric, pick_run
 
