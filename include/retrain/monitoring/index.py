@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from retrain.errors import TransientStorageError
-from retrain.keys import Keys
+from retrain.keys import Keys, validate_key
 from retrain.storage import ObjectNotFound, PreconditionFailed, dumps_json
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,6 @@ MAX_TEXT = 300  # characters kept of any free text from the data
 
 def index_key(keys: Keys) -> str:
     base = [keys.prefix] if keys.prefix else []
-    from retrain.keys import validate_key
-
     return validate_key("/".join([*base, "monitoring", keys.model, "index.json"]))
 
 
