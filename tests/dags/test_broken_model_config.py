@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 BUNDLE = "dags-folder"
 GOOD = sorted(p.stem for p in DEFAULT_MODELS_DIR.glob("*.yaml"))
-GOOD_DAG_IDS = {f"{kind}_{name}" for name in GOOD for kind in ("retrain", "rollback")}
+GOOD_DAG_IDS = {f"{kind}_{name}" for name in GOOD for kind in ("retrain", "rollback", "score")}
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_invalid_yaml_a_bad_schedule_and_a_duplicate_name_are_each_named(models_
     (models_dir / "fraud_copy.yaml").write_text(fraud)
     bag = _parse()
     # both files claiming 'fraud' are left out: neither may own that model's DAGs and registry
-    assert set(bag.dag_ids) == GOOD_DAG_IDS - {"retrain_fraud", "rollback_fraud"}
+    assert set(bag.dag_ids) == GOOD_DAG_IDS - {"retrain_fraud", "rollback_fraud", "score_fraud"}
     message = bag.import_errors["model_configs.py"]
     assert "4 model config file(s) are broken" in message
     assert f"{models_dir / 'garbled.yaml'}: not valid YAML" in message

@@ -75,7 +75,7 @@ def test_rollback_dags_are_manual_only(dagbag):
         dag = dagbag.dags[cfg.rollback_dag_id]
         assert type(dag.timetable).__name__ == "NullTimetable"  # schedule=None: manual only
         assert dag.max_active_runs == 1
-        assert set(dag.params.keys()) == {"reason", "to_version", "dry_run"}
+        assert set(dag.params.keys()) == {"reason", "to_version", "dry_run", "allow_failed_smoke_test"}
 
 
 def test_every_task_has_retries_set_and_every_dag_tags_and_docs(dagbag):
@@ -183,6 +183,7 @@ def test_airflow_is_imported_only_by_the_adapter_modules():
     allowed = {"retrain.tasks", "retrain.dag_factory", "retrain.model_dags", "retrain.timetable", "retrain.storage",
                "retrain.alerts", "retrain.demo", "retrain.devstack", "retrain.cli",
                "retrain.assets",  # the champion Asset and its alias (SDK objects)
+               "retrain.approval", "retrain.deadline",  # HITL operator and deadline alert (SDK objects)
                "retrain.airflow_ui.app"}  # the UI page's adapter to Airflow's auth manager
     pkg = ROOT / "include" / "retrain"
     offenders = []
