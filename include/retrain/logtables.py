@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 # the holdout metrics worth a column (counts and thresholds stay in run_log.json)
 HEADLINE = ("roc_auc", "pr_auc", "recall", "precision", "cost_per_1k", "rmspe", "rmse", "mae")
 
