@@ -26,23 +26,25 @@ def copy_note(dag_run) -> str | None:
 
     The scheduler hands over a run attached to its session; `dag.test()` a detached one that
     `update_state` merges right after the listeners ran (the merge cascades to the note).
-    The XCom is read in a session of our own (a read never waits on the scheduler's writes).
+    Reads go through the caller's session (the thread's scoped session when detached) and
+    never commit: the scheduler forbids commits inside its loop (HA locks), and its own
+    commit writes the note together with the run's final state.
     """
+    from airflow import settings
     from airflow.models.dagrun import DagRunNote
     from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
     from sqlalchemy import select
     from sqlalchemy.orm import object_session
 
     if not str(dag_run.dag_id).startswith(DAG_PREFIX):
         return None
-    with create_session() as session:
-        existing = session.scalars(select(DagRunNote).where(DagRunNote.dag_run_id == dag_run.id)).first()
-        if existing is not None and existing.user_id is not None:
-            return None  # a person wrote this note: keep it
-        row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id,
-                                                 task_ids=NOTE_TASK, key=NOTE_XCOM_KEY)).first()
-        note = XComModel.deserialize_value(row) if row is not None else None
+    session = object_session(dag_run) or settings.Session()
+    existing = session.scalars(select(DagRunNote).where(DagRunNote.dag_run_id == dag_run.id)).first()
+    if existing is not None and existing.user_id is not None:
+        return None  # a person wrote this note: keep it
+    row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id,
+                                             task_ids=NOTE_TASK, key=NOTE_XCOM_KEY)).first()
+    note = XComModel.deserialize_value(row) if row is not None else None
     if not isinstance(note, str) or not note:
         return None
     if object_session(dag_run) is not None:

@@ -8,7 +8,8 @@ Its own clean state: moto keeps objects in memory, so every `make up` starts wit
 bucket; the stack's metadata DB (.run/stack/airflow_home, apart from the demo's airflow_home/)
 is recreated with it, so the UI never lists runs whose S3 objects are gone. The sample weeks
 are landed up to the last complete week, the data week the default Trigger (logical date
-now) and the first scheduled run cover, so neither fails for lack of data.
+now) and the first scheduled run cover, so neither fails for lack of data; they are normal
+weeks (the demo story, which ends with a broken batch, is landed before them for a backfill).
 
 The CLI finds the stack by itself: up writes .run/stack.env (the S3 connection and bucket),
 which `retrain` reads when AIRFLOW_CONN_AWS_DEFAULT is not set; down removes it.
@@ -181,30 +182,41 @@ def up() -> int:
     return 0
 
 
+def story_weeks(first_stable: dt.date, weeks: int = SAMPLE_WEEKS) -> tuple[dt.date, dt.date]:
+    """The fraud demo story's data weeks: the `weeks` weeks just before the stable ones."""
+    return first_stable - dt.timedelta(weeks=weeks), first_stable - dt.timedelta(weeks=1)
+
+
 def trigger_help(first: dt.date, last: dt.date) -> str:
     """Exactly what to trigger in the UI for the landed sample weeks."""
     from retrain.notes import backfill_dates
 
-    since, until = backfill_dates(first, last)
+    story_first, story_last = story_weeks(first)
+    since, until = backfill_dates(story_first, story_last)
     return "\n".join([
-        f"Landed:     {SAMPLE_WEEKS} synthetic weeks per model, data weeks {first} ... {last} (+1 history week)",
+        f"Landed:     {SAMPLE_WEEKS} normal weeks per model, data weeks {first} ... {last}; for fraud also the demo",
+        f"            story before them, weeks {story_first} ... {story_last} (drift, broken labels, a missing column)",
         "Try:        DAGs > retrain_fraud > Trigger, keep the defaults (logical date now): it runs data week "
         f"{last},",
         "            the last complete week (the first run trains: no champion yet). Unpausing also schedules",
         f"            week {last}; it finds that champion and records its decision.",
-        f"Replay:     all {SAMPLE_WEEKS} weeks in order: retrain_fraud > Backfill, From {since} To {until}",
+        f"Story:      retrain_fraud > Backfill, From {since} To {until}: the demo's 12 weeks in order",
         "            (UTC dates: From is the Sunday before the first Monday); each run's note names its week.",
     ])
 
 
 def _land_sample_data(store, first: dt.date) -> None:
-    """Synthetic weeks for every model with a generator, so the UI has something to run on."""
+    """Normal weeks up to the last complete one (every window a default Trigger reads is clean),
+    and, for fraud, the demo story before them (it ends with a batch that fails validation)."""
     from retrain.config import load_all_models
     from retrain.datagen.landing import GENERATORS, land_weeks
 
     for cfg in load_all_models():
-        if cfg.name in GENERATORS:
-            land_weeks(store, cfg, start=first, weeks=SAMPLE_WEEKS, scenario="demo", history_weeks=1)
+        if cfg.name == "fraud":
+            land_weeks(store, cfg, start=story_weeks(first)[0], weeks=SAMPLE_WEEKS, scenario="demo", history_weeks=1)
+            land_weeks(store, cfg, start=first, weeks=SAMPLE_WEEKS, scenario="stable")
+        elif cfg.name in GENERATORS:
+            land_weeks(store, cfg, start=first, weeks=SAMPLE_WEEKS, scenario="stable", history_weeks=1)
 
 
 def down() -> int:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# the holdout metrics worth a column (counts and thresholds stay in run_log.json)
+HEADLINE = ("roc_auc", "pr_auc", "recall", "precision", "cost_per_1k", "rmspe", "rmse", "mae")
+
 
 def _fmt(value: Any) -> str:
     if isinstance(value, bool) or value is None:
@@ -23,8 +26,9 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 def training_table(candidates: list[dict], winner: str, selection_metric: str) -> str:
     """One row per candidate: CV score (mean ± std) on the selection metric and holdout metrics."""
-    metrics = sorted({m for c in candidates for m in (c.get("holdout_metrics") or {})
-                      if isinstance(c["holdout_metrics"][m], (int, float))})
+    present = {m for c in candidates for m, v in (c.get("holdout_metrics") or {}).items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    metrics = [m for m in dict.fromkeys([selection_metric, *HEADLINE]) if m in present]
     rows = [[("* " if c["name"] == winner else "  ") + c["name"], f"{c['cv_mean']:.4f} ± {c['cv_std']:.4f}",
              *[(c.get("holdout_metrics") or {}).get(m) for m in metrics], f"{c.get('fit_seconds') or 0:.1f}"]
             for c in candidates]

@@ -34,7 +34,9 @@ def test_sample_weeks_end_at_the_week_a_default_trigger_covers():
 def test_trigger_help_names_the_week_and_the_backfill_dates():
     text = devstack.trigger_help(dt.date(2026, 9, 7), dt.date(2026, 11, 23))
     assert "it runs data week 2026-11-23" in text
-    assert "Backfill, From 2026-09-06 To 2026-11-23" in text
+    # the demo story: the 12 weeks before the normal ones, From the Sunday before its first Monday
+    assert devstack.story_weeks(dt.date(2026, 9, 7)) == (dt.date(2026, 6, 15), dt.date(2026, 8, 31))
+    assert "Backfill, From 2026-06-14 To 2026-08-31" in text
 
 
 def test_the_stack_gets_its_own_metadata_db():

@@ -11,7 +11,7 @@ from retrain.logtables import gate_table, training_table
 
 CANDIDATES = [
     {"name": "hist_gradient_boosting", "cv_mean": 0.9612, "cv_std": 0.004, "fit_seconds": 6.24,
-     "holdout_metrics": {"roc_auc": 0.9655, "recall": 0.81, "cost_per_1k": 5230.0, "note": "text"}},
+     "holdout_metrics": {"roc_auc": 0.9655, "recall": 0.81, "cost_per_1k": 5230.0, "tp": 251, "note": "text"}},
     {"name": "random_forest", "cv_mean": 0.9502, "cv_std": 0.006, "fit_seconds": 12.0,
      "holdout_metrics": {"roc_auc": 0.951, "recall": 0.77, "cost_per_1k": 6100.0}},
 ]
@@ -21,10 +21,11 @@ def test_training_table_has_one_row_per_candidate_and_marks_the_winner():
     text = training_table(CANDIDATES, "hist_gradient_boosting", "roc_auc")
     lines = text.splitlines()
     assert lines[0] == "training: winner hist_gradient_boosting (by cv roc_auc; * = winner)"
-    assert lines[1].split() == ["candidate", "cv", "roc_auc", "holdout", "cost_per_1k", "holdout", "recall",
-                                "holdout", "roc_auc", "fit", "s"]
-    assert lines[3].split() == ["*", "hist_gradient_boosting", "0.9612", "±", "0.0040", "5230", "0.8100",
-                                "0.9655", "6.2"]
+    # the selection metric first, then the headline metrics present (no counts)
+    assert lines[1].split() == ["candidate", "cv", "roc_auc", "holdout", "roc_auc", "holdout", "recall",
+                                "holdout", "cost_per_1k", "fit", "s"]
+    assert lines[3].split() == ["*", "hist_gradient_boosting", "0.9612", "±", "0.0040", "0.9655", "0.8100",
+                                "5230", "6.2"]
     assert lines[4].split()[0] == "random_forest" and len(lines) == 5
 
 
