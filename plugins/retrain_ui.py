@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 from retrain.airflow_ui.app import URL_PREFIX, app
-from retrain.config import load_all_models
+from retrain.model_dags import usable_models
 
 
 class RetrainUIPlugin(AirflowPlugin):
@@ -14,5 +14,5 @@ class RetrainUIPlugin(AirflowPlugin):
     external_views = [
         {"name": f"Model retraining: {cfg.name}", "href": f"{URL_PREFIX}/models/{cfg.name}",
          "url_route": f"retraining-{cfg.name}", "category": "browse", "destination": "nav"}
-        for cfg in load_all_models()
+        for cfg in usable_models()[0]  # a broken model config hides only its own entry
     ]

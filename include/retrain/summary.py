@@ -35,11 +35,12 @@ import json
 import logging
 import os
 
+from retrain.monitoring import PAGE_PATH  # the page the plugin serves (emails link to it)
+
 log = logging.getLogger(__name__)
 
 ENV_SUMMARY_EMAIL = "RETRAIN_SUMMARY_EMAIL"
 MARKER = "summary_sent.json"
-PAGE_PATH = "/retrain/{model}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -197,7 +197,7 @@ def test_weekly_summary_one_email_per_run_with_metric_vs_last_week(env):
                  "roc_auc vs last week 0.8700 vs 0.9100 last week (-0.0400, worse; higher is better)",
                  "validation warning: [warning] expect_column_values_to_not_be_null (velocity_1h)",
                  "PSI in the warn band: velocity_24h", "run did not end cleanly",
-                 f"{UI_BASE}/retrain/fraud"):
+                 f"{UI_BASE}/retrain-ui/models/fraud"):
         assert fact in " ".join(body.split()), fact
 
     # record_outcome cleared and re-run with the same outcome: nothing is sent again

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 
-URL_PREFIX = "/retrain-ui"
+from retrain.monitoring import PAGE_URL_PREFIX as URL_PREFIX  # noqa: F401  (the plugin mounts the app there)
 
 
 async def authenticated_user(request: Request) -> Any:
