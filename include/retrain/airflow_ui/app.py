@@ -40,9 +40,9 @@ UserDep = Annotated[Any, Depends(authenticated_user)]
 
 
 def _model_config(name: str):
-    from retrain.config import load_all_models
+    from retrain.model_dags import usable_models
 
-    for cfg in load_all_models():
+    for cfg in usable_models()[0]:
         if cfg.name == name:
             return cfg
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no model named {name!r}")
@@ -73,23 +73,24 @@ def create_app() -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def models_list() -> HTMLResponse:
-        from retrain.config import load_all_models
+        from retrain.model_dags import usable_models
         from retrain.monitoring.charts import esc
 
-        items = "".join(f'<li><a href="models/{esc(c.name)}">{esc(c.name)}</a></li>' for c in load_all_models())
+        items = "".join(f'<li><a href="models/{esc(c.name)}">{esc(c.name)}</a></li>' for c in usable_models()[0])
         return HTMLResponse(f"<!doctype html><title>Model retraining</title><h1>Model retraining</h1><ul>{items}</ul>")
 
     @app.get("/models/{model}", response_class=HTMLResponse)
     def model_page(model: str, user: UserDep, window: int | None = None) -> HTMLResponse:
-        from retrain.config import load_all_models
+        from retrain.model_dags import usable_models
         from retrain.monitoring import views
         from retrain.monitoring.render import render_page
 
         cfg = _model_config(model)
         _authorize(user, cfg.retrain_dag_id)
         index, slots = _load(cfg)
-        html = render_page(cfg.name, cfg.family, index, slots, window=max(1, window or views.GATE_WINDOW),
-                           nav=[c.name for c in load_all_models()])
+        default_window, limit = views.gate_settings(cfg)
+        html = render_page(cfg.name, cfg.family, index, slots, window=max(1, window or default_window),
+                           limit=limit, nav=[c.name for c in usable_models()[0]])
         return HTMLResponse(html, headers={"Cache-Control": "no-store",
                                            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                            "script-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'"})
@@ -106,7 +107,7 @@ def create_app() -> FastAPI:
             "model": cfg.name,
             "slots": slots,
             "trend": views.trend(index, views.TREND_METRICS.get(cfg.family, ())),
-            "gate": views.gate_failure_rate(index),
+            "gate": views.gate_failure_rate(index, *views.gate_settings(cfg)),
             "drift": views.drift(index),
             "validation": views.validation_by_week(index),
             "champion_timeline": views.champion_timeline(index),

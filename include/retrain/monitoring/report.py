@@ -11,11 +11,13 @@ def write_report(model: str, out: str | Path, store, airflow_url: str = "") -> P
     from retrain.keys import Keys
     from retrain.monitoring.index import index_key, load_for_page
     from retrain.monitoring.render import render_page
+    from retrain.monitoring.views import gate_settings
 
     cfg = load_model_config(model)
     keys = Keys(cfg.name, Settings.from_env().prefix)
     index, slots = load_for_page(store, keys)
-    html = render_page(cfg.name, cfg.family, index, slots, airflow_url=airflow_url,
+    window, limit = gate_settings(cfg)
+    html = render_page(cfg.name, cfg.family, index, slots, window=window, limit=limit, airflow_url=airflow_url,
                        note=f"Static report from s3://{store.bucket}/{index_key(keys)}.")
     path = Path(out)
     path.write_text(html, encoding="utf-8")

@@ -75,6 +75,14 @@ def trend(index: dict, metrics: tuple[str, ...]) -> dict[str, Any]:
     return {"metrics": list(metrics), "points": points, "rollbacks": rollbacks}
 
 
+def gate_settings(cfg) -> tuple[int, float]:
+    """(window, limit) of the model's gate-failure-rate monitor: the page shows what the alert judges."""
+    from retrain.monitoring.gate_rate import MonitoringConfig
+
+    mon = MonitoringConfig.from_model(cfg)
+    return mon.gate_failure_window, mon.gate_failure_max_rate
+
+
 def gate_failure_rate(index: dict, window: int = GATE_WINDOW, limit: float = GATE_LIMIT) -> dict[str, Any]:
     """Share of the last `window` retraining runs whose challenger the gate rejected.
 
