@@ -71,6 +71,7 @@ REPORTS = {
     "gate_rejected": ("gate.json",),
     "rolled_back": ("smoke_test.json", "rollback.json", "promotion.json"),
     "smoke_test_failed": ("smoke_test.json", "rollback.json", "promotion.json"),
+    "not_approved": ("approval.json", "gate.json"),
 }
 
 

@@ -521,6 +521,7 @@ class Steps:
         # A cleared re-run whose promotion is already decided (superseded by a newer champion, or
         # already the champion) must not re-publish: its re-run gate.json differs from the published
         # one and versions are immutable. registry.promote judges before it verifies the version.
+        recorded_before = self.store.exists(ctx.artifact("promotion.json"))  # else an earlier try died unrecorded
         if version == ctx.version and registry.judge_promotion(slots, version, ctx.week.isoformat()) is None:
             version = registry.publish_run_version(  # a superseding revision if a crash left a stale one
                 self.store, ctx.keys, ctx.week, ctx.run_id, files,
@@ -535,7 +536,7 @@ class Steps:
         self.store.put_json(ctx.artifact("promotion.json"), record)
         log.info("promotion of %s: %s (%s)", version, result.status, result.message)
         return {"version": version, "status": result.status, "message": result.message,
-                "champion_event": champion_event(result)}
+                "champion_event": champion_event(result, None if recorded_before else ctx.run_id)}
 
     def promoted_version(self) -> str:
         """The version this run promoted (a superseding revision differs from ctx.version)."""
@@ -669,13 +670,25 @@ def missing_columns_message(exc: KeyError) -> str:
     return f"missing required columns {found.group(1)}" if found else f"missing required column {text!r}"
 
 
-def champion_event(result) -> dict | None:
-    """The champion asset event a registry call warrants: only when it moved the pointer itself."""
+def champion_event(result, unannounced_run: str | None = None) -> dict | None:
+    """The champion asset event a registry call warrants: only when it moved the pointer itself.
+
+    `unannounced_run`: a retried promote whose earlier try moved the pointer but died before
+    recording it (so never emitted: Airflow emits for successful tries only) gets
+    `already_promoted` back; if the slots were last written by that run, announce it now. A
+    cleared re-run of a recorded promotion passes None and stays silent.
+    """
     from retrain import assets
 
-    if result.status not in ("promoted", "rolled_back") or result.slots is None:
-        return None  # already_promoted / superseded / already_rolled_back / skipped / dry_run
-    return assets.champion_event(result.slots)
+    if result.slots is None:
+        return None
+    if result.status in ("promoted", "rolled_back"):
+        return assets.champion_event(result.slots)
+    by = result.slots.updated_by or {}
+    if result.status == "already_promoted" and unannounced_run and by.get("run_id") == unannounced_run \
+            and by.get("action") == "promote":
+        return assets.champion_event(result.slots)
+    return None  # already_promoted / superseded / already_rolled_back / skipped / dry_run
 
 
 OUTCOME_RECORDS = ("decision", "skip", "validation", "gate", "promotion", "smoke_test", "rollback", "approval")

@@ -174,6 +174,20 @@ def test_rejected_promotion_ends_not_approved_and_leaves_the_champion(story):
     assert approval_record(story["store"], W2, o)["decision"] == "rejected"
 
 
+def test_only_the_approved_promotion_emitted_a_champion_event(story):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from retrain.assets import champion_uri
+    from sqlalchemy import select
+
+    uri = champion_uri("fraud", Settings(bucket=story["store"].bucket))
+    with create_session() as session:
+        extras = [dict(e.extra or {}) for e in session.scalars(
+            select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.uri == uri))]
+    assert [e["version"] for e in extras] == [story["steps"]["approve"]["outcome"]["champion_after"]]
+
+
 def test_no_answer_in_time_counts_as_rejected(story):
     o = story["steps"]["timeout"]["outcome"]
     v1 = story["steps"]["approve"]["outcome"]["champion_after"]

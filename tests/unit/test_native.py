@@ -102,3 +102,21 @@ def test_new_config_fields_default_and_validate():
         parse_model_config(_fraud(promotion={"approval_timeout_hours": 0}), path)
     with pytest.raises(ConfigError, match="schedule.deadline must be HH:MM"):
         parse_model_config(_fraud(schedule={"deadline": 360}), path)  # YAML reads unquoted 06:00 as 360
+
+
+def test_only_pointer_moves_are_announced_and_a_lost_announcement_is_repaired_once():
+    from retrain.registry import PromotionResult, RollbackResult
+    from retrain.steps import champion_event as event_for
+
+    mine = Slots("fraud", champion=Slot(V2, "2026-01-12", "run_2"), previous=Slot(V1, "2026-01-05", "run_1"),
+                 generation=2, updated_by={"action": "promote", "run_id": "run_2", "reason": "passed"})
+    assert event_for(PromotionResult("promoted", mine, "ok", V2))["version"] == V2
+    assert event_for(RollbackResult("rolled_back", mine, "ok"))["generation"] == 2
+    for status in ("already_promoted", "superseded"):
+        assert event_for(PromotionResult(status, mine, "no-op", V2)) is None  # cleared re-run: silent
+    for status in ("already_rolled_back", "skipped", "dry_run"):
+        assert event_for(RollbackResult(status, mine, "no-op")) is None
+    # a retry after a try that moved the pointer but died before recording promotion.json
+    assert event_for(PromotionResult("already_promoted", mine, "no-op", V2), "run_2")["version"] == V2
+    assert event_for(PromotionResult("already_promoted", mine, "no-op", V2), "run_9") is None
+    assert event_for(PromotionResult("superseded", mine, "no-op", V2), "run_2") is None
