@@ -208,10 +208,10 @@ def test_week_6_retrains_on_an_earlier_data_version_by_param(story):
     assert not any(f"week={w.isoformat()}" in key for key in run_log["data_window"]["inputs"])
     # The gate decides as always, on that version's holdout. The champion (week 3) was trained
     # on week 1's holdout week, so comparing against it would reward memorisation: the relative
-    # rule is recorded as not applicable and the absolute RMSPE maximum decides.
+    # (paired-bootstrap) rule is recorded as not applicable and the absolute RMSPE maximum decides.
     gate = store.get_json(keys.run_artifact(w, o["run_id"], "gate.json"))
     assert gate["champion"] is not None and gate["holdout_rows"] == first["holdout_rows"]
-    relative = [c for c in gate["checks"] if c["rule"] == "relative_regression"]
+    relative = [c for c in gate["checks"] if c["rule"] == "paired_bootstrap"]
     assert relative and all(c["applicable"] is False for c in relative)
     assert o["outcome"] == "promoted", o.get("reason")
     slots = registry.read_slots(store, keys)[0]
