@@ -1,21 +1,32 @@
 """Per-model configuration (YAML in include/models/) and deployment settings (environment).
 
 A model is added by adding a YAML file: the DAG factory builds `retrain_<name>` and
-`rollback_<name>` for every file found. Parsing stays light (PyYAML only) because the DAG
-files call `load_all_models()` at parse time.
+`rollback_<name>` for every file found. Each section is a frozen pydantic dataclass: strict
+scalar types (no "five" for an int, no "0.6" for a float), unknown keys refused, and every
+problem reported as one ConfigError naming the file and the field path
+(`include/models/x.yaml: training.cv_folds: Input should be a valid integer`). Parsing stays
+light (PyYAML + pydantic, which Airflow has already imported) because the DAG files call
+`load_all_models()` at parse time.
+
+Adding a field: add it to its section class with a default, typed with the aliases below
+(`Int`, `Float`, `Str`, `Bool`); cross-field rules go in that class's `_check` validator.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass as std_dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
 
 from retrain.errors import ConfigError
+from retrain.families import known_families
 
 PROJECT_INCLUDE = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = PROJECT_INCLUDE / "models"
@@ -23,8 +34,16 @@ DEFAULT_EXPECTATIONS_DIR = PROJECT_INCLUDE / "expectations"
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
+# Strict scalars: YAML gives real ints/floats/bools/strings; a quoted number is an error, not a coercion.
+# (A YAML int is accepted where a float is expected; a bool is never a number.)
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Str = Annotated[str, Strict()]
+Bool = Annotated[bool, Strict()]
+Section = ConfigDict(extra="forbid")  # every section: unknown keys refused (and frozen=True on each class)
 
-@dataclass(frozen=True)
+
+@std_dataclass(frozen=True)
 class Settings:
     """Where the bundle keeps its objects: one bucket and prefix per environment."""
 
@@ -46,109 +65,174 @@ class Settings:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=Section)
 class ScheduleConfig:
-    weekday: str = "monday"
-    hour: int = 2
-    minute: int = 0
-    timezone: str = "Europe/Berlin"
-    catchup: bool = False
-    start_date: str = "2024-01-01"  # first data week a catchup/backfill may cover
-    deadline: str | None = "06:00"  # local HH:MM the weekly run must be finished by (None: no deadline alert)
+    weekday: Literal[WEEKDAYS] = "monday"
+    hour: Annotated[Int, Field(ge=0, le=23)] = 2
+    minute: Annotated[Int, Field(ge=0, le=59)] = 0
+    timezone: Str = "Europe/Berlin"
+    catchup: Bool = False
+    start_date: Str = "2024-01-01"  # first data week a catchup/backfill may cover
+    deadline: Str | None = "06:00"  # local HH:MM the weekly run must be finished by (None: no deadline alert)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.deadline is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.deadline):
+            raise ValueError(f"deadline must be HH:MM (local time) or null, not {self.deadline!r} (quote it: '06:00')")
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=Section)
 class WindowChecks:
-    min_rows: int = 500
-    min_positive_rate: float | None = None
-    max_positive_rate: float | None = None
-    max_null_rate: float = 0.10
+    min_rows: Int = 500
+    min_positive_rate: Float | None = None
+    max_positive_rate: Float | None = None
+    max_null_rate: Float = 0.10
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=Section)
+class InputSpec:
+    """A second landing object of each weekly partition (e.g. the Rossmann store table)."""
+
+    name: Str
+    format: Literal["parquet", "csv"] | None = None  # default: data.format
+
+
+# data keys only some families read; `DataConfig.extra` hands them over as a plain dict
+FAMILY_DATA_KEYS = ("history_weeks", "forecast_horizon_days", "stores_input", "store_table_suite", "processed_suite",
+                    "features_suite")
+
+
+@dataclass(frozen=True, config=Section)
 class DataConfig:
-    label: str
-    numeric_features: tuple[str, ...]
-    binary_features: tuple[str, ...] = ()
-    categorical_features: tuple[str, ...] = ()
-    format: str = "parquet"
-    id_column: str | None = None
-    timestamp_column: str | None = None
-    window_weeks: int = 8
-    expectation_suite: str | None = None
+    label: Str
+    numeric_features: tuple[Str, ...]
+    binary_features: tuple[Str, ...] = ()
+    categorical_features: tuple[Str, ...] = ()
+    format: Literal["parquet", "csv"] = "parquet"
+    id_column: Str | None = None
+    timestamp_column: Str | None = None
+    window_weeks: Annotated[Int, Field(ge=1)] = 8
+    expectation_suite: Str | None = None
     window_checks: WindowChecks = field(default_factory=WindowChecks)
-    max_batch_bytes: int = 256 * 1024 * 1024  # landing object size (HEAD), refused above before download
-    max_batch_rows: int = 5_000_000  # rows per landing object (parquet footer), refused above before decoding
-    max_batch_uncompressed_bytes: int = 1024 * 1024 * 1024  # parquet footer's uncompressed size
-    extra: dict[str, Any] = field(default_factory=dict)
+    # bounded inputs: refused before download (HEAD) / before decoding (parquet footer)
+    max_batch_bytes: Annotated[Int, Field(ge=1)] = 256 * 1024 * 1024
+    max_batch_rows: Annotated[Int, Field(ge=1)] = 5_000_000
+    max_batch_uncompressed_bytes: Annotated[Int, Field(ge=1)] = 1024 * 1024 * 1024
+    # family-specific (sales_forecast): lag history, the store table and the later-stage suites
+    history_weeks: Annotated[Int, Field(ge=0)] | None = None
+    forecast_horizon_days: Annotated[Int, Field(ge=1, le=28)] | None = None  # no feature younger than this
+    stores_input: InputSpec | None = None
+    store_table_suite: Str | None = None
+    processed_suite: Str | None = None
+    features_suite: Str | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
         return self.numeric_features + self.binary_features + self.categorical_features
 
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The family-specific keys that are set, as plain values (what families read)."""
+        out: dict[str, Any] = {}
+        for key in FAMILY_DATA_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, InputSpec):
+                value = {k: v for k, v in (("name", value.name), ("format", value.format)) if v is not None}
+            if value is not None:
+                out[key] = value
+        return out
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, config=Section)
 class TriggerConfig:
-    psi_features: tuple[str, ...]
-    psi_warn: float = 0.10
-    psi_action: float = 0.25
-    psi_bins: int = 10
-    psi_noise_quantile: float = 0.99
-    psi_noise_bootstrap: int = 200
-    ks_action: float = 0.20
-    performance: dict[str, float] = field(default_factory=dict)  # "min_<metric>" / "max_<metric>"
-    max_model_age_days: int = 28
+    psi_features: tuple[Str, ...]
+    psi_warn: Float = 0.10
+    psi_action: Float = 0.25
+    psi_bins: Int = 10
+    psi_noise_quantile: Float = 0.99
+    psi_noise_bootstrap: Int = 200
+    ks_action: Float = 0.20
+    performance: dict[Str, Float] = field(default_factory=dict)  # "min_<metric>" / "max_<metric>"
+    max_model_age_days: Int = 28
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.psi_warn <= self.psi_action:
+            raise ValueError("psi_warn must not exceed psi_action")
+        bad = [k for k in self.performance if not k.startswith(("min_", "max_"))]
+        if bad:
+            raise ValueError(f"performance keys {bad} must start with min_ or max_")
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=Section)
 class Candidate:
-    name: str
-    estimator: str  # dotted path, must live under sklearn.
-    params: dict[str, Any] = field(default_factory=dict)
+    name: Str
+    estimator: Str  # dotted path, must live under sklearn.
+    params: dict[Str, Any] = field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.estimator.startswith("sklearn."):
+            raise ValueError(f"candidate {self.name!r}: only sklearn estimators are allowed, not {self.estimator!r}")
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=Section)
 class TrainingConfig:
-    selection_metric: str
+    selection_metric: Str
     candidates: tuple[Candidate, ...]
-    cv_folds: int = 5
-    cv_max_rows: int = 200_000
-    random_state: int = 42
-    holdout_weeks: int = 1
-    threads: int = 1  # OpenMP/BLAS threads per fit: oversubscribed threads stall badly on shared workers
+    cv_folds: Annotated[Int, Field(ge=2)] = 5
+    cv_max_rows: Annotated[Int, Field(ge=1)] = 200_000
+    random_state: Int = 42
+    holdout_weeks: Annotated[Int, Field(ge=1)] = 1
+    threads: Annotated[Int, Field(ge=1)] = 1  # OpenMP/BLAS threads per fit: oversubscribed threads stall
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.candidates:
+            raise ValueError("candidates is empty")
+        names = [c.name for c in self.candidates]
+        if len(set(names)) != len(names):
+            raise ValueError(f"candidate names must be unique: {names}")
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=Section)
 class GateConfig:
-    minimums: dict[str, float] = field(default_factory=dict)
-    maximums: dict[str, float] = field(default_factory=dict)
-    max_relative_regression: dict[str, float] = field(default_factory=dict)
+    """Thresholds only; whether they are complete enough to bless anything is checked per model
+    (`ModelConfig._check`), so the gate's own fail-closed paths stay testable with partial configs."""
+
+    minimums: dict[Str, Float] = field(default_factory=dict)
+    maximums: dict[Str, Float] = field(default_factory=dict)
+    max_relative_regression: dict[Str, Float] = field(default_factory=dict)
     # vs the champion: paired bootstrap on the same holdout; every compared metric needs a tolerance
-    compare: tuple[str, ...] = ()
-    tolerance: dict[str, float] = field(default_factory=dict)  # worst allowed worsening, metric units
-    confidence: float = 0.95
-    bootstrap_resamples: int = 1000
-    bootstrap_seed: int = 0
+    compare: tuple[Str, ...] = ()
+    tolerance: dict[Str, Annotated[Float, Field(ge=0)]] = field(default_factory=dict)  # metric units
+    confidence: Annotated[Float, Field(ge=0.5, lt=1.0)] = 0.95
+    bootstrap_resamples: Annotated[Int, Field(ge=1)] = 1000
+    bootstrap_seed: Int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=Section)
 class RegistryConfig:
-    reference_sample_rows: int = 5000
-    canary_rows: int = 200
-    smoke_tolerance: float = 1e-9
-    health_url: str | None = None
+    reference_sample_rows: Int = 5000
+    canary_rows: Int = 200
+    smoke_tolerance: Float = 1e-9
+    health_url: Str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=Section)
 class PromotionConfig:
-    approval: str = "none"  # none | required: a human approves (Airflow HITL) between gate and promote
-    approval_timeout_hours: float = 24.0  # no answer by then counts as a rejection
+    approval: Literal["none", "required"] = "none"  # required: a human approves (Airflow HITL) between gate and promote
+    approval_timeout_hours: Annotated[Float, Field(gt=0)] = 24.0  # no answer by then counts as a rejection
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=Section)
 class ModelConfig:
-    name: str
-    family: str
+    name: Str
+    family: Str
     data: DataConfig
     triggers: TriggerConfig
     training: TrainingConfig
@@ -156,13 +240,13 @@ class ModelConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    alerts: dict[str, Any] = field(default_factory=dict)
-    monitoring: dict[str, Any] = field(default_factory=dict)  # retrain.monitoring.gate_rate.MonitoringConfig
-    description: str = ""
-    owner: str = "ml-platform"
-    tags: tuple[str, ...] = ()
-    source_path: str = ""
+    metrics: dict[Str, Any] = field(default_factory=dict)
+    alerts: dict[Str, Any] = field(default_factory=dict)
+    monitoring: dict[Str, Any] = field(default_factory=dict)  # retrain.monitoring.gate_rate.MonitoringConfig
+    description: Str = ""
+    owner: Str = "ml-platform"
+    tags: tuple[Str, ...] = ()
+    source_path: Str = ""  # set by the loader, not in YAML
 
     @property
     def retrain_dag_id(self) -> str:
@@ -176,122 +260,74 @@ class ModelConfig:
     def scoring_dag_id(self) -> str:
         return f"score_{self.name}"
 
+    @model_validator(mode="after")
+    def _check(self):
+        problems = []  # "field: message", all of them at once
+        if not self.name.replace("_", "").isalnum() or not self.name.islower():
+            problems.append(f"name: {self.name!r} must be lower-case letters, digits and '_'")
+        if self.family not in known_families():
+            problems.append(f"family: unknown model family {self.family!r}; known: {known_families()}")
+        gate = self.gate
+        if not (gate.minimums or gate.maximums):
+            # Fail closed: no thresholds means nothing could ever be blessed.
+            problems.append("gate: needs at least one absolute minimum or maximum")
+        untolerated = [m for m in gate.compare if m not in gate.tolerance]
+        if untolerated:  # fail closed: a compared metric without a tolerance could never be decided
+            problems.append(f"gate.tolerance: no value for compared metric(s) {untolerated}")
+        stray = [m for m in gate.tolerance if m not in gate.compare]
+        if stray:
+            problems.append(f"gate.tolerance: names {stray}, which gate.compare does not list")
+        if gate.compare and gate.bootstrap_resamples < 100:
+            problems.append("gate.bootstrap_resamples: at least 100 when gate.compare is set")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
-def _section(raw: dict, key: str, path: Path, required: bool = True) -> dict:
-    value = raw.get(key)
-    if value is None:
-        if required:
-            raise ConfigError(f"{path}: missing section '{key}'")
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: section '{key}' must be a mapping")
-    return value
+
+_MODEL = TypeAdapter(ModelConfig)
 
 
-def _build(cls, values: dict, path: Path, where: str):
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise ConfigError(f"{path}: invalid '{where}' section: {exc}") from exc
+def _field_path(loc: tuple) -> str:
+    """('training', 'candidates', 0, 'estimator') -> 'training.candidates[0].estimator'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
-def _check_gate_comparison(gate: GateConfig, path: Path) -> None:
-    """Fail closed: a compared metric without a tolerance could never be decided."""
-    untolerated = [m for m in gate.compare if m not in gate.tolerance]
-    if untolerated:
-        raise ConfigError(f"{path}: gate.tolerance has no value for compared metric(s) {untolerated}")
-    stray = [m for m in gate.tolerance if m not in gate.compare]
-    if stray:
-        raise ConfigError(f"{path}: gate.tolerance names {stray}, which gate.compare does not list")
-    if any(not isinstance(t, (int, float)) or t < 0 for t in gate.tolerance.values()):
-        raise ConfigError(f"{path}: gate.tolerance values must be numbers >= 0")
-    if not 0.5 <= gate.confidence < 1.0:
-        raise ConfigError(f"{path}: gate.confidence must be in [0.5, 1), not {gate.confidence!r}")
-    if gate.compare and gate.bootstrap_resamples < 100:
-        raise ConfigError(f"{path}: gate.bootstrap_resamples must be at least 100")
+def _config_error(path: Path, exc: ValidationError) -> ConfigError:
+    lines = []
+    for err in exc.errors(include_url=False):
+        where = _field_path(tuple(err["loc"]))
+        for msg in str(err["msg"]).removeprefix("Value error, ").splitlines():
+            lines.append(f"{path}: {where}: {msg}" if where else f"{path}: {msg}")
+    return ConfigError("\n".join(lines))
+
+
+def _without_nulls(raw: dict) -> dict:
+    """An empty YAML key (`schedule:`) means "use the defaults", as does an empty sub-key; values
+    inside free-form mappings (candidate params, metrics) are kept: None can be meaningful there."""
+    out = {k: v for k, v in raw.items() if v is not None}
+    for key in ("data", "triggers", "training", "gate", "schedule", "registry", "promotion"):
+        if isinstance(out.get(key), dict):
+            out[key] = {k: v for k, v in out[key].items() if v is not None}
+    return out
 
 
 def parse_model_config(raw: dict, path: Path) -> ModelConfig:
-    """Validate one model file; every problem is a ConfigError naming the file."""
+    """Validate one model file; every problem is a ConfigError naming the file and the field."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    for key in ("name", "family"):
-        if not raw.get(key):
-            raise ConfigError(f"{path}: missing '{key}'")
-    name = str(raw["name"])
-    if not name.replace("_", "").isalnum() or not name.islower():
-        raise ConfigError(f"{path}: name {name!r} must be lower-case letters, digits and '_'")
-
-    data_raw = dict(_section(raw, "data", path))
-    checks = _build(WindowChecks, data_raw.pop("window_checks", {}) or {}, path, "data.window_checks")
-    for key in ("numeric_features", "binary_features", "categorical_features"):
-        data_raw[key] = tuple(data_raw.get(key) or ())
-    known = set(DataConfig.__dataclass_fields__)
-    extra = {k: data_raw.pop(k) for k in list(data_raw) if k not in known}
-    data = _build(DataConfig, {**data_raw, "window_checks": checks, "extra": extra}, path, "data")
-    if data.format not in ("parquet", "csv"):
-        raise ConfigError(f"{path}: data.format must be parquet or csv, not {data.format!r}")
-
-    trig_raw = dict(_section(raw, "triggers", path))
-    trig_raw["psi_features"] = tuple(trig_raw.get("psi_features") or data.numeric_features)
-    triggers = _build(TriggerConfig, trig_raw, path, "triggers")
-    if not triggers.psi_warn <= triggers.psi_action:
-        raise ConfigError(f"{path}: triggers.psi_warn must not exceed psi_action")
-    for key in triggers.performance:
-        if not key.startswith(("min_", "max_")):
-            raise ConfigError(f"{path}: triggers.performance key {key!r} must start with min_ or max_")
-
-    train_raw = dict(_section(raw, "training", path))
-    cands = []
-    for i, c in enumerate(train_raw.pop("candidates", None) or []):
-        cand = _build(Candidate, c, path, f"training.candidates[{i}]")
-        if not cand.estimator.startswith("sklearn."):
-            raise ConfigError(f"{path}: candidate {cand.name!r}: only sklearn estimators are allowed")
-        cands.append(cand)
-    if not cands:
-        raise ConfigError(f"{path}: training.candidates is empty")
-    if len({c.name for c in cands}) != len(cands):
-        raise ConfigError(f"{path}: candidate names must be unique")
-    training = _build(TrainingConfig, {**train_raw, "candidates": tuple(cands)}, path, "training")
-
-    gate_raw = dict(_section(raw, "gate", path))
-    gate_raw["compare"] = tuple(gate_raw.get("compare") or ())
-    gate = _build(GateConfig, gate_raw, path, "gate")
-    _check_gate_comparison(gate, path)
-    if not (gate.minimums or gate.maximums):
-        # Fail closed: no thresholds means nothing could ever be blessed.
-        raise ConfigError(f"{path}: gate needs at least one absolute minimum or maximum")
-
-    schedule = _build(ScheduleConfig, _section(raw, "schedule", path, required=False), path, "schedule")
-    if schedule.weekday not in WEEKDAYS:
-        raise ConfigError(f"{path}: schedule.weekday must be one of {WEEKDAYS}")
-    registry = _build(RegistryConfig, _section(raw, "registry", path, required=False), path, "registry")
-    promotion = _build(PromotionConfig, _section(raw, "promotion", path, required=False), path, "promotion")
-    if promotion.approval not in ("none", "required"):
-        raise ConfigError(f"{path}: promotion.approval must be none or required, not {promotion.approval!r}")
-    if not promotion.approval_timeout_hours > 0:
-        raise ConfigError(f"{path}: promotion.approval_timeout_hours must be positive")
-    if schedule.deadline is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(schedule.deadline)):
-        raise ConfigError(f"{path}: schedule.deadline must be HH:MM (local time) or null, not {schedule.deadline!r} (quote it: '06:00')")
-
-    return ModelConfig(
-        name=name,
-        family=str(raw["family"]),
-        data=data,
-        triggers=triggers,
-        training=training,
-        gate=gate,
-        schedule=schedule,
-        registry=registry,
-        promotion=promotion,
-        metrics=_section(raw, "metrics", path, required=False),
-        alerts=_section(raw, "alerts", path, required=False),
-        monitoring=_section(raw, "monitoring", path, required=False),
-        description=str(raw.get("description", "")),
-        owner=str(raw.get("owner", "ml-platform")),
-        tags=tuple(raw.get("tags") or ()),
-        source_path=str(path),
-    )
+    if "source_path" in raw:
+        raise ConfigError(f"{path}: source_path: set by the loader, not in the file")
+    values = _without_nulls(raw)
+    data, triggers = values.get("data"), values.get("triggers")
+    if isinstance(data, dict) and isinstance(triggers, dict) and "psi_features" not in triggers:
+        values["triggers"] = {**triggers, "psi_features": data.get("numeric_features") or ()}
+    try:
+        return _MODEL.validate_python({**values, "source_path": str(path)})
+    except ValidationError as exc:
+        raise _config_error(path, exc) from None
 
 
 def models_dir() -> Path:
@@ -319,17 +355,17 @@ def load_model_config(name_or_path: str | Path) -> ModelConfig:
     cached = _CACHE.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    try:
-        with path.open() as fh:
+    with path.open() as fh:
+        try:
             raw = yaml.load(fh, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     cfg = parse_model_config(raw, path)
     _CACHE[path] = (stamp, cfg)
     return cfg
 
 
-@dataclass(frozen=True)
+@std_dataclass(frozen=True)
 class ModelScan:
     """Every config file loaded on its own: the good ones, and what is wrong with each broken one."""
 
