@@ -294,3 +294,46 @@ def test_old_week_rerun_after_newer_promotion_is_superseded(parse_weekly, store,
         actions=[("promote", "applied", a), ("promote", "applied", c), ("promote_superseded", "refused", a)],
     )
     assert entries[-1]["run_id"] == o3["run_id"]
+
+
+# -- issue 9: a rolled-back run stays red however its tasks are cleared -------------------------
+@pytest.mark.parametrize("cleared", [
+    ("smoke_test", "rollback", "record_outcome"),
+    ("promote", "smoke_test", "rollback", "record_outcome"),
+    ("smoke_test",),
+], ids=["smoke_test+downstream", "promote+downstream", "smoke_test-only"])
+def test_clearing_after_an_automatic_rollback_keeps_the_run_red(parse_weekly, store, deployed, monkeypatch,
+                                                                 cleared):
+    from clearing import clear_and_rerun
+    from retrain.steps import Steps
+
+    a = deployed
+    real_promote = Steps.promote
+
+    def promote_with_wrong_canary(self):  # the version is consistent but does not reproduce its canary
+        key = self.ctx.artifact("challenger/canary_predictions.json")
+        store.put_bytes(key, json.dumps([p + 0.05 for p in store.get_json(key)]).encode())
+        return real_promote(self)
+
+    monkeypatch.setattr(Steps, "promote", promote_with_wrong_canary)
+    o = run_week(parse_weekly, store, W4, force=True)
+    assert o["outcome"] == "rolled_back" and o["champion_after"] == a
+    monkeypatch.setattr(Steps, "promote", real_promote)
+    slots_before = store.get_bytes(KEYS.slots())
+
+    tis = clear_and_rerun(parse_weekly(), o["run_id"], list(cleared))
+
+    assert tis["__run__"][0] == "failed"
+    assert tis["smoke_test"] == ("failed", 2)  # it ran again and failed again
+    smoke = store.get_json(KEYS.run_artifact(W4, o["run_id"], "smoke_test.json"))
+    assert smoke["status"] == "rolled_back"
+    assert smoke["reason"].startswith("rolled back: smoke test failed (canary predictions differ"), smoke
+    again = store.get_json(KEYS.run_artifact(W4, o["run_id"], "outcome.json"))
+    assert again["outcome"] == "rolled_back" and again["ok"] is False
+    assert "smoke test failed (canary predictions differ" in again["reason"]
+    if "record_outcome" in cleared:
+        assert tis["record_outcome"] == ("failed", 2)
+        assert again["reason"].startswith("rolled back: smoke test failed (canary"), again["reason"]
+    assert "newer run" not in again["reason"]
+    assert store.get_bytes(KEYS.slots()) == slots_before  # nothing was promoted again
+    assert registry.champion(store, KEYS).version == a
