@@ -59,7 +59,7 @@ def test_rollback_dags_are_manual_only(dagbag):
         dag = dagbag.dags[cfg.rollback_dag_id]
         assert type(dag.timetable).__name__ == "NullTimetable"  # schedule=None: manual only
         assert dag.max_active_runs == 1
-        assert set(dag.params.keys()) == {"reason", "to_version", "dry_run"}
+        assert set(dag.params.keys()) == {"reason", "to_version", "dry_run", "allow_failed_smoke_test"}
 
 
 def test_every_task_has_retries_set_and_every_dag_tags_and_docs(dagbag):
