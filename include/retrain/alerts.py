@@ -173,7 +173,7 @@ def _ui_base_url() -> str | None:
         from airflow.configuration import conf
     try:
         url = conf.get("api", "base_url", fallback=None)
-    except Exception:
+    except Exception:  # broad ok: alert text only (a UI link); the task's state is already decided
         url = None
     return url.rstrip("/") if url else None
 
@@ -210,7 +210,7 @@ def build_alert(cfg: ModelConfig, context) -> Alert:
 
         ctx = run_context(cfg.name, context)
         store = S3Store(ctx.settings)
-    except Exception:
+    except Exception:  # broad ok: alert path only; the task's state is already decided, the alert still goes out
         log.warning("alert for %s %s: cannot derive the run's S3 keys; alerting without reports",
                     dag_id, run_id, exc_info=True)
 
@@ -262,7 +262,7 @@ def _read_outcome(store, ctx) -> dict | None:
         return store.get_json(ctx.artifact("outcome.json"))
     except ObjectNotFound:
         return None
-    except Exception:
+    except Exception:  # broad ok: alert path only (logged); a transient read error only leaves the report out
         log.warning("alert: cannot read %s", ctx.artifact("outcome.json"), exc_info=True)
         return None
 
@@ -270,7 +270,7 @@ def _read_outcome(store, ctx) -> dict | None:
 def _exists(store, ctx, name: str) -> bool:
     try:
         return store.exists(ctx.artifact(name))
-    except Exception:
+    except Exception:  # broad ok: alert path only; decides whether to link a report, never a verdict
         return True  # link it anyway: a reader can check
 
 
@@ -317,7 +317,7 @@ class _Claim:
                 return True
             except PreconditionFailed:
                 return False
-        except Exception:
+        except Exception:  # broad ok: alert de-duplication only (logged); fails open to sending the alert
             log.warning("alert for %s %s: the de-duplication marker s3://%s/%s cannot be read or "
                         "written; sending WITHOUT de-duplication", self.alert.dag_id, self.alert.run_id,
                         getattr(self.store, "bucket", "?"), self.key, exc_info=True)
@@ -328,7 +328,7 @@ class _Claim:
             return
         try:
             self.store.put_json(self.key, {**self.record, **extra, "status": status}, if_match=self.etag)
-        except Exception:
+        except Exception:  # broad ok: alert marker only (logged); the alert was already sent or not
             # Left as `sending`: no later callback re-sends (at-most-once), which is what we want.
             log.warning("alert marker s3://%s/%s could not be set to %s", self.store.bucket, self.key, status,
                         exc_info=True)
@@ -351,7 +351,7 @@ class RetrainAlertNotifier(BaseNotifier):
     def notify(self, context) -> None:
         try:
             self._notify(context)
-        except Exception:  # never let the callback raise; the task's state is already decided
+        except Exception:  # broad ok: never let the callback raise; the task's state is already decided
             log.critical("ALERT HANDLING FAILED for %s (run %s): the failure was not alerted",
                          self.cfg.name, context.get("run_id"), exc_info=True)
 
@@ -378,7 +378,7 @@ class RetrainAlertNotifier(BaseNotifier):
             return
         try:
             self.send(alert, to)
-        except Exception as exc:
+        except Exception as exc:  # broad ok: SMTP delivery failure is logged CRITICAL and recorded in the marker
             log.critical("ALERT NOT DELIVERED to %s via SMTP connection %r: %s\n%s", ", ".join(to),
                          smtp_conn_id(self.cfg), exc, alert.text(), exc_info=True)
             claim.settle("failed", error=f"{type(exc).__name__}: {exc}")

@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (RetrainError, ValueError, KeyError) as exc:  # user errors: a message, not a traceback
+    except (RetrainError, ValueError, KeyError) as exc:  # user errors: a message, not a traceback; exit 1, nothing decided (a person re-runs)
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -232,7 +232,9 @@ def build_rollback_dag(cfg: ModelConfig):
         PythonOperator(
             task_id="rollback",
             python_callable=_call("manual_rollback", name),
-            retries=0,  # a refusal is deterministic; a transient error is safe to re-trigger
+            # a refusal fails at once (deterministic); a transient S3 error is retried: a re-run after
+            # the swap finds "already rolled back" and changes nothing
+            retries=1,
             on_failure_callback=failure_notifier(cfg),
             outlets=[champion_alias(name)],
         ) >> PythonOperator(

@@ -31,6 +31,6 @@ def from_bytes(data: bytes, fmt: str = "parquet", name: str = "object") -> pd.Da
             return pd.read_parquet(io.BytesIO(data))
         if fmt == "csv":
             return pd.read_csv(io.BytesIO(data))
-    except Exception as exc:  # pyarrow/pandas raise many types for corrupt input
+    except Exception as exc:  # broad ok: parses bytes already in memory (no storage); pyarrow/pandas raise many types
         raise MissingInputError(f"{name} is not readable as {fmt}: {exc}") from exc
     raise ValueError(f"unsupported format {fmt!r}")

@@ -58,7 +58,7 @@ def manual_rollback(store, keys, cfg, *, reason: str, to_version: str | None, dr
 
     try:  # a dry run audits nothing, so its refusals are recorded here
         plan = registry.rollback(store, keys, reason, actor, run_id=run_id, to_version=to_version, dry_run=True)
-    except RegistryError as exc:
+    except RegistryError as exc:  # audited and re-raised; transient errors propagate untouched
         slots, _ = registry.read_slots(store, keys)
         target = to_version or (slots.previous.version if slots and slots.previous else None)
         refuse(_refusal_action(exc), str(exc.__cause__ or exc), target)

@@ -493,9 +493,7 @@ def publish_version(
 
     try:  # already published (a retried task)?
         existing = read_manifest(store, keys, version)
-    except RegistryError as exc:
-        if isinstance(exc, IntegrityError):
-            raise
+    except VersionNotPublished:  # only "no manifest yet"; integrity and transient errors propagate
         existing = None
     if existing is not None:
         if existing != manifest:
@@ -663,7 +661,7 @@ def promote(
             raise RegistryError(
                 f"version {version} was trained for week {manifest['created_for_week']}, not {week_iso}"
             )
-    except RegistryError as exc:
+    except RegistryError as exc:  # audited and re-raised; transient errors are not RegistryErrors and propagate
         action = "promote_integrity_failed" if isinstance(exc, IntegrityError) else "promote_refused"
         _refuse(store, keys, slots, action, to_version=version, reason=reason, actor=actor, run_id=run_id,
                 message=str(exc))
@@ -843,7 +841,7 @@ def rollback(
             raise IntegrityError(f"version {target_version} has no {MODEL_FILE}")
         data = _get_checked(store, keys, target_version, manifest, MODEL_FILE)
         _check_loads(data, manifest, keys, target_version, load_check)
-    except RegistryError as exc:
+    except RegistryError as exc:  # audited and re-raised; transient errors are not RegistryErrors and propagate
         if isinstance(exc, IntegrityError):
             action = "rollback_integrity_failed"
         elif isinstance(exc, ModelLoadError):

@@ -283,14 +283,115 @@ def test_missing_reason_is_rejected_by_the_form(rollback_dag, store, version_fil
     assert_registry(store, champion=v2, previous=v1, actions=[PROMOTE, PROMOTE])
 
 
-def test_blank_reason_is_refused_by_the_task(rollback_dag, store, version_files):
-    """Three spaces pass the form's minLength; the task strips and refuses before touching S3."""
+@pytest.mark.parametrize("conf", [{"reason": "   "}, {"reason": " a  "}, {"reason": "\n\t \n"},
+                                  {"reason": "valid reason", "to_version": "../x"},
+                                  {"reason": "valid reason", "to_version": "2026-W05-1a2b3c4d/../../slots"}],
+                         ids=["blank", "one-char", "whitespace", "dotdot", "traversal"])
+def test_blank_reason_and_bad_version_are_refused_by_the_form(rollback_dag, store, version_files, conf):
+    """Issue 12: three spaces passed the form's minLength and a `to_version` like ../x passed too,
+    then failed inside the task and paged on-call; the form now checks the stripped reason and the
+    version id pattern, before a DAG run (or any task) exists."""
+    from airflow.sdk.exceptions import ParamValidationError
+
     v1, v2 = ship(store, version_files, W1), ship(store, version_files, W2)
     before = registry_objects(store)
+    runs_before = dag_run_count("rollback_fraud")
 
-    dagrun, states = trigger(rollback_dag, reason="   ")
+    with pytest.raises(ParamValidationError, match="reason" if "to_version" not in conf else "to_version"):
+        trigger(rollback_dag, **conf)
 
-    assert str(dagrun.state) == "failed"
-    assert states["rollback"] == "failed"
+    assert dag_run_count("rollback_fraud") == runs_before
     assert registry_objects(store) == before
     assert_registry(store, champion=v2, previous=v1, actions=[PROMOTE, PROMOTE])
+
+
+def test_a_refused_rollback_is_audited(store, version_files):
+    """A refusal decided by the task itself (here: a blank reason reaching it without the form)."""
+    from retrain.errors import RegistryError
+    from retrain.oncall import manual_rollback
+
+    v1, v2 = ship(store, version_files, W1), ship(store, version_files, W2)
+    with pytest.raises(RegistryError, match="needs a reason"):
+        manual_rollback(store, KEYS, load_model_config(MODEL), reason="  ", to_version=None, dry_run=False,
+                        allow_failed_smoke_test=False, actor={"type": "manual_rollback"}, run_id="manual__x")
+    entries = assert_registry(store, champion=v2, previous=v1, actions=[PROMOTE, PROMOTE, ("rollback_refused", "refused")])
+    assert "needs a reason" in entries[-1]["message"]
+
+
+# -- issue 9: the on-call rollback proves the target before the swap and restores after a failure --
+def break_canary(store, version: str) -> None:
+    """Publish-consistent but wrong: a version whose recorded canary predictions it cannot reproduce
+    (the manifest is rewritten to match, as a buggy training run would have produced)."""
+    import json
+
+    key = KEYS.version_file(version, "canary_predictions.json")
+    wrong = dumps_json([p + 0.2 for p in json.loads(store.get_bytes(key))])
+    store.put_bytes(key, wrong)
+    mkey = KEYS.version_file(version, registry.MANIFEST_FILE)
+    manifest = json.loads(store.get_bytes(mkey))
+    from retrain.artifacts import fingerprint
+
+    manifest["files"]["canary_predictions.json"] = fingerprint(wrong)
+    store.put_bytes(mkey, dumps_json(manifest))
+
+
+def test_target_whose_canary_fails_is_refused_before_the_swap(rollback_dag, store, version_files):
+    v1, _ = ship(store, version_files, W1), ship(store, version_files, W2)
+    break_canary(store, v1)
+    slots_before = store.get_bytes(KEYS.slots())
+
+    dagrun, states = trigger(rollback_dag, reason="roll back to a model that does not work")
+
+    assert str(dagrun.state) == "failed"
+    assert states == {"rollback": "failed", "smoke_test": "upstream_failed"}
+    assert store.get_bytes(KEYS.slots()) == slots_before  # the pointer never moved
+    entries = registry.history(store, KEYS)
+    assert [(e["action"], e["outcome"]) for e in entries] == [PROMOTE, PROMOTE, ("rollback_smoke_failed", "refused")]
+    assert entries[-1]["to_version"] == v1 and "canary predictions differ" in entries[-1]["message"]
+
+
+def test_target_that_failed_a_smoke_test_needs_the_override(rollback_dag, store, version_files):
+    v1, v2, v3 = (ship(store, version_files, w) for w in (W1, W2, W3))
+    auto = {"type": "automatic_rollback", "dag_id": "retrain_fraud", "run_id": run_id_for(W3)}
+    registry.rollback(store, KEYS, f"automatic: smoke test failed for {v3}", auto, run_id=run_id_for(W3),
+                      expected_champion=v3)  # v3 failed its smoke test; champion v2
+
+    dagrun, states = trigger(rollback_dag, reason="v3 again please", to_version=v3)
+    assert str(dagrun.state) == "failed" and states["rollback"] == "failed"
+    assert registry.champion(store, KEYS).version == v2
+    refusal = registry.history(store, KEYS)[-1]
+    assert refusal["action"] == "rollback_refused" and "failed a smoke test" in refusal["message"]
+    assert "allow_failed_smoke_test" in refusal["message"]
+
+    dagrun, states = trigger(rollback_dag, reason="the smoke failure was the cache, v3 is fine",
+                             to_version=v3, allow_failed_smoke_test=True)
+    assert str(dagrun.state) == "success" and states == {"rollback": "success", "smoke_test": "success"}
+    record = registry.history(store, KEYS)[-1]
+    assert (record["action"], record["to_version"]) == ("rollback", v3)
+    assert record["actor"]["override"] == "allow_failed_smoke_test" and record["restored_retired"] is True
+
+
+def test_post_swap_smoke_failure_restores_the_previous_champion(rollback_dag, store, version_files, monkeypatch):
+    from retrain.steps import Steps
+
+    v1, v2 = ship(store, version_files, W1), ship(store, version_files, W2)
+    real = Steps.manual_rollback
+
+    def swap_then_break(self, *args, **kwargs):  # the target breaks after its pre-swap check passed
+        out = real(self, *args, **kwargs)
+        break_canary(store, out["champion"])
+        return out
+
+    monkeypatch.setattr(Steps, "manual_rollback", swap_then_break)
+
+    dagrun, states = trigger(rollback_dag, reason="roll back, then the target breaks")
+
+    assert str(dagrun.state) == "failed"
+    assert states == {"rollback": "success", "smoke_test": "failed"}
+    slots, _ = registry.read_slots(store, KEYS)
+    assert (slots.champion.version, slots.previous.version) == (v2, v1)  # restored in the same run
+    assert v1 in slots.retired and v2 not in slots.retired
+    entries = registry.history(store, KEYS)
+    assert [(e["action"], e["to_version"]) for e in entries] == [
+        ("promote", v1), ("promote", v2), ("rollback", v1), ("rollback", v2)]
+    assert entries[-1]["actor"]["type"] == "smoke_restore" and entries[-1]["run_id"] == dagrun.run_id

@@ -313,3 +313,96 @@ def test_old_week_rerun_after_newer_promotion_is_superseded(parse_weekly, store,
         actions=[("promote", "applied", a), ("promote", "applied", c), ("promote_superseded", "refused", a)],
     )
     assert entries[-1]["run_id"] == o3["run_id"]
+
+
+# -- issue 9: a rolled-back run stays red however its tasks are cleared -------------------------
+@pytest.mark.parametrize("cleared", [
+    ("smoke_test", "rollback", "record_outcome"),
+    ("promote", "smoke_test", "rollback", "record_outcome"),
+    ("smoke_test",),
+], ids=["smoke_test+downstream", "promote+downstream", "smoke_test-only"])
+def test_clearing_after_an_automatic_rollback_keeps_the_run_red(parse_weekly, store, deployed, monkeypatch,
+                                                                 cleared):
+    from clearing import clear_and_rerun
+    from retrain.steps import Steps
+
+    a = deployed
+    real_promote = Steps.promote
+
+    def promote_with_wrong_canary(self):  # the version is consistent but does not reproduce its canary
+        key = self.ctx.artifact("challenger/canary_predictions.json")
+        store.put_bytes(key, json.dumps([p + 0.05 for p in store.get_json(key)]).encode())
+        return real_promote(self)
+
+    monkeypatch.setattr(Steps, "promote", promote_with_wrong_canary)
+    o = run_week(parse_weekly, store, W4, force=True)
+    assert o["outcome"] == "rolled_back" and o["champion_after"] == a
+    monkeypatch.setattr(Steps, "promote", real_promote)
+    slots_before = store.get_bytes(KEYS.slots())
+
+    tis = clear_and_rerun(parse_weekly(), o["run_id"], list(cleared))
+
+    assert tis["__run__"][0] == "failed"
+    assert tis["smoke_test"] == ("failed", 2)  # it ran again and failed again
+    smoke = store.get_json(KEYS.run_artifact(W4, o["run_id"], "smoke_test.json"))
+    assert smoke["status"] == "rolled_back"
+    assert smoke["reason"].startswith("rolled back: smoke test failed (canary predictions differ"), smoke
+    again = store.get_json(KEYS.run_artifact(W4, o["run_id"], "outcome.json"))
+    assert again["outcome"] == "rolled_back" and again["ok"] is False
+    assert "smoke test failed (canary predictions differ" in again["reason"]
+    if "record_outcome" in cleared:
+        assert tis["record_outcome"] == ("failed", 2)
+        assert again["reason"].startswith("rolled back: smoke test failed (canary"), again["reason"]
+    assert "newer run" not in again["reason"]
+    assert store.get_bytes(KEYS.slots()) == slots_before  # nothing was promoted again
+    assert registry.champion(store, KEYS).version == a
+
+
+# -- issue 9: after a lost race, clearing promote re-evaluates the gate and the run id finishes ---
+def test_clearing_promote_after_a_lost_race_reevaluates_the_gate(parse_weekly, store, deployed, monkeypatch):
+    """W5's gate compares against A; before W5's promote lands, a racing run makes C champion.
+    W5's promote must refuse the stale decision (ConflictError: it already published its version).
+    Clearing only `promote` re-runs the gate against C; the re-run's gate.json differs from the
+    published one, so the unpointed publication is superseded by a revision and the run finishes."""
+    from clearing import clear_and_rerun
+    from retrain.keys import version_id
+
+    a = deployed
+    real_promote = registry.promote
+    racer_run = "manual__racer"
+    c = version_id(W4, racer_run)
+
+    def racing_promote(store_, keys, version, week, run_id, *args, **kwargs):
+        if not store.exists(KEYS.version_file(c, registry.MANIFEST_FILE)):
+            manifest_a = registry.read_manifest(store, KEYS, a)
+            files = {name: registry.load_verified(store, KEYS, a, name) for name in manifest_a["files"]}
+            registry.publish_version(store, KEYS, c, files, {"week": W4.isoformat(), "run_id": racer_run})
+            assert real_promote(store, KEYS, c, W4, racer_run, "racing run", {"type": "dag_run"}).status == "promoted"
+        return real_promote(store_, keys, version, week, run_id, *args, **kwargs)
+
+    monkeypatch.setattr(registry, "promote", racing_promote)
+    o5 = run_week(parse_weekly, store, W5, force=True)
+    monkeypatch.setattr(registry, "promote", real_promote)
+
+    assert o5["dag_run_state"] == "failed" and states(o5)["promote"] == "failed"
+    assert registry.champion(store, KEYS).version == c
+    gate = store.get_json(KEYS.run_artifact(W5, o5["run_id"], "gate.json"))
+    assert gate["champion_version"] == a
+    rev0 = o5["challenger_version"]
+    assert store.exists(KEYS.version_file(rev0, registry.MANIFEST_FILE))  # published, never pointed at
+    assert registry.history(store, KEYS)[-1]["action"] == "promote_stale_gate"
+
+    tis = clear_and_rerun(parse_weekly(), o5["run_id"], ["promote"])
+
+    assert tis["promote"] == ("success", 2)
+    gate = store.get_json(KEYS.run_artifact(W5, o5["run_id"], "gate.json"))
+    assert gate["champion_version"] == c and gate["passed"] is True  # decided against the current champion
+    promotion = store.get_json(KEYS.run_artifact(W5, o5["run_id"], "promotion.json"))
+    assert promotion["status"] == "promoted" and promotion["version"] != rev0
+    slots, _ = registry.read_slots(store, KEYS)
+    assert (slots.champion.version, slots.previous.version) == (promotion["version"], c)
+    published_gate = json.loads(registry.load_verified(store, KEYS, promotion["version"], "gate.json"))
+    assert published_gate["champion_version"] == c
+    actions = [(e["action"], e["to_version"]) for e in registry.history(store, KEYS)]
+    assert actions[-3:] == [("promote_stale_gate", rev0), ("version_superseded", rev0),
+                            ("promote", promotion["version"])]

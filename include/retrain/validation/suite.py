@@ -108,7 +108,7 @@ def build_gx_suite(spec: dict[str, Any]):
                 severity=severity,
             )
             expectations.append(config.to_domain_obj())
-        except Exception as exc:  # unknown type, bad kwargs: GX raises various error types
+        except Exception as exc:  # broad ok: builds a suite from JSON in memory (no storage): GX raises various types
             raise ConfigError(
                 f"suite {spec['name']!r}: expectations[{i}] ({exp['type']}) is invalid: {exc}"
             ) from exc
