@@ -410,12 +410,14 @@ def test_minio_init_script_creates_bucket_user_and_no_delete_policy(
         f"{p}landing/*",
         f"{p}runs/*",
         f"{p}registry/*",
+        f"{p}monitoring/*",
+        f"{p}predictions/*",
     ]
     assert by_action["s3:GetObject"]["Resource"] == [
-        f"arn:aws:s3:::retrain-dev/{p}{area}/*" for area in ("landing", "runs", "registry")
+        f"arn:aws:s3:::retrain-dev/{p}{area}/*" for area in ("landing", "runs", "registry", "monitoring", "predictions")
     ]
     assert by_action["s3:PutObject"]["Resource"] == [
-        f"arn:aws:s3:::retrain-dev/{p}{area}/*" for area in ("runs", "registry")
+        f"arn:aws:s3:::retrain-dev/{p}{area}/*" for area in ("runs", "registry", "monitoring", "predictions")
     ]
 
 
