@@ -73,11 +73,15 @@ class ScheduleConfig:
     timezone: Str = "Europe/Berlin"
     catchup: Bool = False
     start_date: Str = "2024-01-01"  # first data week a catchup/backfill may cover
-    deadline: Str | None = "06:00"  # local HH:MM the weekly run must be finished by (None: no deadline alert)
+    # local HH:MM the weekly run must be finished by (None: no deadline alert); an int is accepted only to
+    # say what went wrong: YAML reads an unquoted 06:00 as the number 360
+    deadline: Str | Int | None = "06:00"
 
     @model_validator(mode="after")
     def _check(self):
-        if self.deadline is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.deadline):
+        if self.deadline is not None and not (
+            isinstance(self.deadline, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", self.deadline)
+        ):
             raise ValueError(f"deadline must be HH:MM (local time) or null, not {self.deadline!r} (quote it: '06:00')")
         return self
 
@@ -310,8 +314,12 @@ def _without_nulls(raw: dict) -> dict:
     out = {k: v for k, v in raw.items() if v is not None}
     for key in ("data", "triggers", "training", "gate", "schedule", "registry", "promotion"):
         if isinstance(out.get(key), dict):
-            out[key] = {k: v for k, v in out[key].items() if v is not None}
+            out[key] = {k: v for k, v in out[key].items() if v is not None or (key, k) in NULL_MEANS_OFF}
     return out
+
+
+# the keys whose null is a setting of its own, not "use the default"
+NULL_MEANS_OFF = {("schedule", "deadline")}
 
 
 def parse_model_config(raw: dict, path: Path) -> ModelConfig:

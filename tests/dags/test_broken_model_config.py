@@ -41,7 +41,7 @@ def test_an_incomplete_config_is_an_import_error_and_hides_no_other_dag(models_d
     assert list(bag.import_errors) == ["model_configs.py"]
     message = bag.import_errors["model_configs.py"]
     assert "ConfigError" in message
-    assert f"{models_dir / 'broken.yaml'}: missing section 'data'" in message
+    assert f"{models_dir / 'broken.yaml'}: data: Field required" in message
 
 
 def test_invalid_yaml_a_bad_schedule_and_a_duplicate_name_are_each_named(models_dir):
@@ -84,7 +84,7 @@ def test_the_ui_lists_the_error_and_the_other_models_stay_schedulable(models_dir
         errors = {e.filename: e.stacktrace for e in session.scalars(select(ParseImportError))}
         dags = {d.dag_id: d for d in session.scalars(select(DagModel).where(DagModel.dag_id.in_(GOOD_DAG_IDS)))}
         assert list(errors) == ["model_configs.py"]
-        assert "broken.yaml: missing section 'data'" in errors["model_configs.py"]
+        assert "broken.yaml: data: Field required" in errors["model_configs.py"]
         assert set(dags) == GOOD_DAG_IDS
         for dag in dags.values():
             assert not dag.is_stale and not dag.has_import_errors, dag.dag_id

@@ -47,8 +47,10 @@ def test_scan_keeps_the_good_configs_and_names_each_broken_file(models):
     (models / "broken.yaml").write_text("name: broken\nfamily: binary_classifier\n")
     scan = scan_models(models)
     assert sorted(c.name for c in scan.configs) == sorted(p.stem for p in DEFAULT_MODELS_DIR.glob("*.yaml"))
-    assert scan.errors == {str(models / "broken.yaml"): f"{models / 'broken.yaml'}: missing section 'data'"}
-    with pytest.raises(ConfigError, match="broken.yaml: missing section 'data'"):
+    broken = models / "broken.yaml"
+    assert scan.errors == {str(broken): "\n".join(f"{broken}: {section}: Field required"
+                                                  for section in ("data", "triggers", "training", "gate"))}
+    with pytest.raises(ConfigError, match="broken.yaml: data: Field required"):
         load_all_models(models)
 
 

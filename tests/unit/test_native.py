@@ -96,11 +96,11 @@ def test_new_config_fields_default_and_validate():
     assert cfg.schedule.deadline == "06:00"
     assert parse_model_config(_fraud(promotion={"approval": "required"}), path).promotion.approval == "required"
     assert parse_model_config(_fraud(schedule={"deadline": None}), path).schedule.deadline is None
-    with pytest.raises(ConfigError, match="promotion.approval must be none or required"):
+    with pytest.raises(ConfigError, match="promotion.approval: Input should be 'none' or 'required'"):
         parse_model_config(_fraud(promotion={"approval": "maybe"}), path)
-    with pytest.raises(ConfigError, match="approval_timeout_hours must be positive"):
+    with pytest.raises(ConfigError, match="promotion.approval_timeout_hours: Input should be greater than 0"):
         parse_model_config(_fraud(promotion={"approval_timeout_hours": 0}), path)
-    with pytest.raises(ConfigError, match="schedule.deadline must be HH:MM"):
+    with pytest.raises(ConfigError, match=r"schedule: deadline must be HH:MM .*quote it"):
         parse_model_config(_fraud(schedule={"deadline": 360}), path)  # YAML reads unquoted 06:00 as 360
 
 
