@@ -4,8 +4,10 @@ Selection races the candidates over growing samples of the training part (succes
 over candidates and rows): every candidate still in the race is cross-validated on the rung's
 sample, with its own preprocessing fitted inside every fold (no leakage across folds), and a
 candidate whose fold scores are clearly worse than the leader's (paired over the same folds)
-leaves the race. The race ends when one candidate is left or the largest sample
-(`training.cv_max_rows`, at most the whole training part) has been scored; the leader there wins.
+leaves the race. The race ends when one candidate is left or the largest sample (sized to the
+window, see `rung_sizes`) has been scored; candidates still level there are told apart by the
+order of the config (list them by preference): a difference the folds cannot resolve is noise,
+and on a small sample it can even point the wrong way (learning curves cross).
 Only the winner is then fitted on all training rows: a candidate that lost is never refit.
 The holdout stays reserved for the evaluation gate. Folds come from the family
 (`family.cv_splits(frame, y, cfg)`), so a time-series family keeps its time-ordered folds.
@@ -123,9 +125,16 @@ def rung_sizes(train_rows: int, cv_max_rows: int) -> list[int]:
     return sizes
 
 
+SKLEARN_AUTO_EARLY_STOPPING_ROWS = 10_000  # HistGradientBoosting*: early_stopping="auto" is on above this
+
+
 def fold_scores(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: ModelConfig, family,
-                preprocessor, splits) -> list[float]:
-    """The selection metric of `candidate` on every fold, preprocessing refitted inside each fold."""
+                preprocessor, splits, final_rows: int | None = None) -> list[float]:
+    """The selection metric of `candidate` on every fold, preprocessing refitted inside each fold.
+
+    Each fold fits the estimator the final fit on `final_rows` will be: a boosting model whose
+    early stopping is "auto" stops early on all rows, so it does on a small fold too (else it
+    overfits the small sample and loses a race it would win on all rows)."""
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
@@ -137,6 +146,8 @@ def fold_scores(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: M
         if isinstance(max_samples, int) and max_samples > len(train_idx):
             # a bootstrap sample no larger than the rows it is drawn from (a small rung's fold)
             estimator.set_params(max_samples=len(train_idx))
+        if (final_rows or 0) > SKLEARN_AUTO_EARLY_STOPPING_ROWS and getattr(estimator, "early_stopping", None) == "auto":
+            estimator.set_params(early_stopping=True)
         pipe = Pipeline([("preprocess", clone(preprocessor)), ("model", estimator)])
         pipe.fit(frame.iloc[train_idx][feats], y[train_idx])
         fold_metrics = family.metrics(y[val_idx], family.score(pipe, frame.iloc[val_idx][feats]), cfg)
@@ -197,7 +208,7 @@ def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: l
         splits = family.cv_splits(frame, y, cfg)
         for cand in alive:
             started = time.perf_counter()
-            scores = fold_scores(cand, frame, y, cfg, family, preprocessor, splits)
+            scores = fold_scores(cand, frame, y, cfg, family, preprocessor, splits, final_rows=len(train_frame))
             seconds = time.perf_counter() - started
             res = results[cand.name]
             res.cv_scores, res.cv_mean, res.cv_std = scores, float(np.mean(scores)), float(np.std(scores))
@@ -228,10 +239,11 @@ def _train_candidates(train_frame, holdout_frame, cfg: ModelConfig, family, fitt
     results, alive, cv_rows = _race(train_frame, y_train, cfg, family, fitted_preprocessor, sizes)
 
     metric = cfg.training.selection_metric
-    best_name = (max if higher_is_better(metric) else min)(alive, key=lambda c: results[c.name].cv_mean).name
-    for cand in alive:
-        if cand.name != best_name:
-            results[cand.name].left_race = f"not the best mean on the largest sample ({cv_rows:,} rows)"
+    best_name = alive[0].name  # level on the largest sample: the config's order of preference decides
+    for cand in alive[1:]:
+        results[cand.name].left_race = (f"level with {best_name} on {cv_rows:,} rows "
+                                        f"({results[cand.name].cv_mean:.4f} vs {results[best_name].cv_mean:.4f}); "
+                                        f"{best_name} comes first in the config")
     winner = next(c for c in cfg.training.candidates if c.name == best_name)
     best = results[best_name]
     fit_started = time.perf_counter()

@@ -91,7 +91,29 @@ def test_candidates_that_cannot_be_told_apart_race_to_the_largest_sample(frames)
     result = _fit(frames, cfg)
     assert result.winner == "a" and result.cv_rows == 16_000
     assert [r["rows"] for r in result.candidates[1].rungs] == [5_333, 16_000]
-    assert not result.candidates[1].refit
+    assert not result.candidates[1].refit and "a comes first in the config" in result.candidates[1].left_race
+
+
+def test_a_level_race_goes_to_the_candidate_listed_first_whatever_the_means(frames):
+    """A difference the folds cannot resolve is noise: the config's order of preference decides."""
+    a = Candidate("a", TREE, {"max_depth": 5, "max_features": 0.5, "random_state": 1})
+    b = Candidate("b", TREE, {"max_depth": 5, "max_features": 0.5, "random_state": 2})
+    first, second = _fit(frames, _cfg([a, b])), _fit(frames, _cfg([b, a]))
+    assert first.candidates[0].cv_mean != first.candidates[1].cv_mean
+    assert (first.winner, second.winner) == ("a", "b")
+
+
+def test_cv_fits_the_early_stopping_the_final_fit_will_have(frames, monkeypatch):
+    """HistGradientBoosting's early_stopping="auto" is on above 10,000 rows: on a 16,000-row window
+    the 3,555-row folds must stop early too, or they score an overfitted model."""
+    made = []
+    real = training.make_estimator
+    monkeypatch.setattr(training, "make_estimator", lambda c: made.append(real(c)) or made[-1])
+    hgb = Candidate("hgb", "sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 30, "random_state": 0})
+    _fit(frames, _cfg([hgb]))
+    *folds, final = made
+    assert len(folds) == 3 and all(est.early_stopping is True for est in folds)
+    assert final.early_stopping == "auto"
 
 
 def test_a_bootstrap_sample_in_cv_is_never_larger_than_the_fold(frames, monkeypatch):
