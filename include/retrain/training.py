@@ -4,10 +4,11 @@ Selection races the candidates over growing samples of the training part (succes
 over candidates and rows): every candidate still in the race is cross-validated on the rung's
 sample, with its own preprocessing fitted inside every fold (no leakage across folds), and a
 candidate whose fold scores are clearly worse than the leader's (paired over the same folds)
-leaves the race. The race ends when one candidate is left or the largest sample (sized to the
-window, see `rung_sizes`) has been scored; candidates still level there are told apart by the
-order of the config (list them by preference): a difference the folds cannot resolve is noise,
-and on a small sample it can even point the wrong way (learning curves cross).
+leaves the race, unless it gained on the leader since the previous rung (learning curves cross).
+The race ends when one candidate is left or the largest sample (sized to the
+window, see `rung_sizes`) has been scored; candidates still in the race there are told apart by
+the order of the config (list them by preference): a difference the folds cannot resolve is
+noise, and on a sample it can even point the wrong way (learning curves cross).
 Only the winner is then fitted on all training rows: a candidate that lost is never refit.
 The holdout stays reserved for the evaluation gate. Folds come from the family
 (`family.cv_splits(frame, y, cfg)`), so a time-series family keeps its time-ordered folds.
@@ -172,6 +173,17 @@ def clearly_worse(leader: list[float], other: list[float], higher_better: bool) 
     return float(diff.mean()) > CLEARLY_WORSE_Z * max(se, 1e-12)
 
 
+def gaining(other: CandidateResult, leader: CandidateResult, higher_better: bool) -> bool:
+    """Did `other` close in on `leader` from the previous rung to this one? Learning curves cross
+    (a boosting model often trails a forest on a small sample and leads on all rows), so a candidate
+    still gaining as the sample grows stays in the race."""
+    if len(other.rungs) < 2 or len(leader.rungs) < 2:
+        return False
+    gain_other = other.rungs[-1]["mean"] - other.rungs[-2]["mean"]
+    gain_leader = leader.rungs[-1]["mean"] - leader.rungs[-2]["mean"]
+    return gain_other > gain_leader if higher_better else gain_other < gain_leader
+
+
 def fit_with_preprocessor(fitted_preprocessor, candidate: Candidate, X: pd.DataFrame, y: np.ndarray):
     """One Pipeline from an already-fitted preprocessor and a freshly fitted estimator."""
     from sklearn.pipeline import Pipeline
@@ -219,7 +231,8 @@ def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: l
         still = []
         for cand in alive:
             if cand is not leader and clearly_worse(results[leader.name].cv_scores, results[cand.name].cv_scores,
-                                                    better):
+                                                    better) and not gaining(results[cand.name], results[leader.name],
+                                                                            better):
                 results[cand.name].left_race = (f"clearly worse than {leader.name} on {len(idx):,} rows "
                                                 f"({results[cand.name].cv_mean:.4f} vs {results[leader.name].cv_mean:.4f})")
             else:
@@ -241,7 +254,7 @@ def _train_candidates(train_frame, holdout_frame, cfg: ModelConfig, family, fitt
     metric = cfg.training.selection_metric
     best_name = alive[0].name  # level on the largest sample: the config's order of preference decides
     for cand in alive[1:]:
-        results[cand.name].left_race = (f"level with {best_name} on {cv_rows:,} rows "
+        results[cand.name].left_race = (f"still in the race with {best_name} on {cv_rows:,} rows "
                                         f"({results[cand.name].cv_mean:.4f} vs {results[best_name].cv_mean:.4f}); "
                                         f"{best_name} comes first in the config")
     winner = next(c for c in cfg.training.candidates if c.name == best_name)

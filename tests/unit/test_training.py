@@ -13,7 +13,14 @@ from retrain import training
 from retrain.config import Candidate, load_model_config
 from retrain.datagen.fraud import WeekSpec, generate_week
 from retrain.families import get_family
-from retrain.training import MIN_RUNG_ROWS, clearly_worse, rung_sizes, train_candidates
+from retrain.training import (
+    MIN_RUNG_ROWS,
+    CandidateResult,
+    clearly_worse,
+    gaining,
+    rung_sizes,
+    train_candidates,
+)
 
 FRAUD = load_model_config("fraud")
 TREE = "sklearn.tree.DecisionTreeClassifier"
@@ -67,6 +74,20 @@ def test_paired_fold_race_drops_only_a_clear_loser():
     assert not clearly_worse([0.9], [0.1], higher_better=True)  # one fold: no standard error, no verdict
 
 
+def _rungs(*means):
+    res = CandidateResult("c", TREE, {}, [], means[-1], 0.0, 0.0)
+    res.rungs = [{"mean": m} for m in means]
+    return res
+
+
+def test_a_candidate_gaining_on_the_leader_as_the_sample_grows_stays():
+    forest, boosting = _rungs(0.964, 0.966), _rungs(0.955, 0.960)  # boosting trails but closes in
+    assert gaining(boosting, forest, higher_better=True)
+    assert not gaining(forest, boosting, higher_better=True)
+    assert gaining(_rungs(0.30, 0.20), _rungs(0.15, 0.14), higher_better=False)  # RMSPE falling faster
+    assert not gaining(_rungs(0.955), _rungs(0.964), higher_better=True)  # one rung: no trend yet
+
+
 def test_a_clear_loser_leaves_at_the_first_rung_and_is_never_fitted_on_all_rows(frames):
     cfg = _cfg([Candidate("tree", TREE, {"max_depth": 6, "random_state": 0}),
                 Candidate("constant", "sklearn.dummy.DummyClassifier", {"strategy": "prior"})])
@@ -92,6 +113,7 @@ def test_candidates_that_cannot_be_told_apart_race_to_the_largest_sample(frames)
     assert result.winner == "a" and result.cv_rows == 16_000
     assert [r["rows"] for r in result.candidates[1].rungs] == [5_333, 16_000]
     assert not result.candidates[1].refit and "a comes first in the config" in result.candidates[1].left_race
+    assert "still in the race with a on 16,000 rows" in result.candidates[1].left_race
 
 
 def test_a_level_race_goes_to_the_candidate_listed_first_whatever_the_means(frames):
