@@ -4,7 +4,8 @@ Selection races the candidates over growing samples of the training part (succes
 over candidates and rows): every candidate still in the race is cross-validated on the rung's
 sample, with its own preprocessing fitted inside every fold (no leakage across folds), and a
 candidate whose fold scores are clearly worse than the leader's (paired over the same folds)
-leaves the race, unless it gained on the leader since the previous rung (learning curves cross).
+leaves the race, unless it gained on the leader since the previous rung (learning curves cross;
+so when there are several rungs nobody leaves at the first, before there is a trend).
 The race ends when one candidate is left or the largest sample (sized to the
 window, see `rung_sizes`) has been scored; candidates still in the race there are told apart by
 the order of the config (list them by preference): a difference the folds cannot resolve is
@@ -214,7 +215,7 @@ def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: l
                for c in cfg.training.candidates}
     alive = list(cfg.training.candidates)
     last_rows = 0
-    for size in sizes:
+    for rung, size in enumerate(sizes):
         idx = family.sample_for_cv(train_frame, y_train, size, cfg.training.random_state)
         frame, y = train_frame.iloc[idx].reset_index(drop=True), y_train[idx]
         splits = family.cv_splits(frame, y, cfg)
@@ -228,6 +229,11 @@ def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: l
             res.rungs.append({"rows": len(idx), "folds": len(scores), "scores": scores,
                               "mean": res.cv_mean, "seconds": round(seconds, 3)})
         leader = (max if better else min)(alive, key=lambda c: results[c.name].cv_mean)
+        last_rows = len(idx)
+        if len(alive) == 1:
+            break
+        if rung == 0 and len(sizes) > 1:
+            continue  # no trend yet: a small sample alone must not decide (learning curves cross)
         still = []
         for cand in alive:
             if cand is not leader and clearly_worse(results[leader.name].cv_scores, results[cand.name].cv_scores,
@@ -237,7 +243,7 @@ def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: l
                                                 f"({results[cand.name].cv_mean:.4f} vs {results[leader.name].cv_mean:.4f})")
             else:
                 still.append(cand)
-        alive, last_rows = still, len(idx)
+        alive = still
         if len(alive) == 1:
             break
     return results, alive, last_rows
