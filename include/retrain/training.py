@@ -33,7 +33,7 @@ from retrain.errors import ConfigError, DeterministicError
 from retrain.metrics import higher_is_better
 
 RUNG_GROWTH = 3  # each rung scores the survivors on 3x the rows of the previous one
-MIN_RUNG_ROWS = 5_000  # below this a fold's score is too noisy to drop anyone
+MIN_RUNG_ROWS = 3_000  # the first rung: with the second it gives each candidate's trend
 MAX_RUNGS = 3
 # The largest sample is 1/32 of the training rows (at least 10,000, at most cv_max_rows): 5-fold CV of
 # two candidates over rungs of 1/9, 1/3 and 1 of that fits ~0.35 x the rows of one fit on all rows,

@@ -55,13 +55,13 @@ def _fit(frames, cfg, family=None):
 
 def test_rungs_grow_to_the_cv_cap_and_start_at_a_sample_sized_to_the_window(monkeypatch):
     monkeypatch.setattr(training, "CV_ROWS_SHARE", 32)
-    assert rung_sizes(92_000, 100_000) == [10_000]
-    assert rung_sizes(277_000, 100_000) == [10_000]
-    assert rung_sizes(920_000, 100_000) == [9_583, 28_750]
+    assert rung_sizes(92_000, 100_000) == [3_333, 10_000]
+    assert rung_sizes(277_000, 100_000) == [3_333, 10_000]
+    assert rung_sizes(920_000, 100_000) == [3_194, 9_583, 28_750]
     assert rung_sizes(2_770_000, 100_000) == [9_618, 28_854, 86_562]
     assert rung_sizes(10**8, 100_000) == [11_111, 33_333, 100_000]
     assert rung_sizes(920_000, 20_000) == [6_666, 20_000]
-    assert rung_sizes(16_000, 100_000) == [10_000]
+    assert rung_sizes(16_000, 100_000) == [3_333, 10_000]
     assert rung_sizes(8_000, 100_000) == [8_000]
     assert rung_sizes(300, 100_000) == [300]
     assert all(s >= MIN_RUNG_ROWS for s in rung_sizes(10**7, 10**6))
