@@ -4,8 +4,9 @@ Selection races the candidates over growing samples of the training part (succes
 over candidates and rows): every candidate still in the race is cross-validated on the rung's
 sample, with its own preprocessing fitted inside every fold (no leakage across folds), and a
 candidate whose fold scores are clearly worse than the leader's (paired over the same folds)
-leaves the race, unless it gained on the leader since the previous rung (learning curves cross;
-so when there are several rungs nobody leaves at the first, before there is a trend).
+leaves the race, unless it gained on the leader since the previous rung. Learning curves cross
+(a boosting model can trail a forest on 10k rows and lead on 1M), so before the largest sample
+only a hopeless candidate leaves (HOPELESS_Z).
 The race ends when one candidate is left or the largest sample (sized to the
 window, see `rung_sizes`) has been scored; candidates still in the race there are told apart by
 the order of the config (list them by preference): a difference the folds cannot resolve is
@@ -40,7 +41,8 @@ MAX_RUNGS = 3
 # even when the race runs to the top rung; a clear loser leaves at the first rung for a fraction of that.
 CV_ROWS_SHARE = 32
 MIN_TOP_ROWS = 10_000
-CLEARLY_WORSE_Z = 2.0  # a candidate leaves when its mean paired fold deficit exceeds 2 standard errors
+CLEARLY_WORSE_Z = 2.0  # on the largest sample: leaves when its mean paired fold deficit exceeds 2 standard errors
+HOPELESS_Z = 4.0  # on a smaller sample only a far wider deficit sends a candidate home (learning curves cross)
 
 
 def make_estimator(candidate: Candidate):
@@ -162,16 +164,16 @@ def fold_scores(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: M
     return scores
 
 
-def clearly_worse(leader: list[float], other: list[float], higher_better: bool) -> bool:
-    """Is `other` worse than `leader` by more than CLEARLY_WORSE_Z standard errors of the paired
-    per-fold difference? (Same folds for both, so the fold-to-fold noise cancels.)"""
+def clearly_worse(leader: list[float], other: list[float], higher_better: bool, z: float = CLEARLY_WORSE_Z) -> bool:
+    """Is `other` worse than `leader` by more than `z` standard errors of the paired per-fold
+    difference? (Same folds for both, so the fold-to-fold noise cancels.)"""
     diff = np.asarray(leader) - np.asarray(other)
     if not higher_better:
         diff = -diff
     if len(diff) < 2:
         return False
     se = float(np.std(diff, ddof=1)) / math.sqrt(len(diff))
-    return float(diff.mean()) > CLEARLY_WORSE_Z * max(se, 1e-12)
+    return float(diff.mean()) > z * max(se, 1e-12)
 
 
 def gaining(other: CandidateResult, leader: CandidateResult, higher_better: bool) -> bool:
@@ -232,13 +234,12 @@ def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: l
         last_rows = len(idx)
         if len(alive) == 1:
             break
-        if rung == 0 and len(sizes) > 1:
-            continue  # no trend yet: a small sample alone must not decide (learning curves cross)
+        z = CLEARLY_WORSE_Z if rung == len(sizes) - 1 else HOPELESS_Z
         still = []
         for cand in alive:
             if cand is not leader and clearly_worse(results[leader.name].cv_scores, results[cand.name].cv_scores,
-                                                    better) and not gaining(results[cand.name], results[leader.name],
-                                                                            better):
+                                                    better, z) and not gaining(results[cand.name],
+                                                                               results[leader.name], better):
                 results[cand.name].left_race = (f"clearly worse than {leader.name} on {len(idx):,} rows "
                                                 f"({results[cand.name].cv_mean:.4f} vs {results[leader.name].cv_mean:.4f})")
             else:

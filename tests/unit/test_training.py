@@ -72,6 +72,8 @@ def test_paired_fold_race_drops_only_a_clear_loser():
     assert not clearly_worse([0.90, 0.91, 0.92], [0.91, 0.90, 0.92], higher_better=True)
     assert clearly_worse([0.10, 0.11, 0.12], [0.20, 0.22, 0.21], higher_better=False)  # e.g. RMSPE
     assert not clearly_worse([0.9], [0.1], higher_better=True)  # one fold: no standard error, no verdict
+    assert clearly_worse([0.90, 0.91, 0.92], [0.87, 0.90, 0.90], higher_better=True)  # 3.5 standard errors
+    assert not clearly_worse([0.90, 0.91, 0.92], [0.87, 0.90, 0.90], higher_better=True, z=4.0)  # not hopeless
 
 
 def _rungs(*means):
@@ -88,7 +90,7 @@ def test_a_candidate_gaining_on_the_leader_as_the_sample_grows_stays():
     assert not gaining(_rungs(0.955), _rungs(0.964), higher_better=True)  # one rung: no trend yet
 
 
-def test_a_clear_loser_leaves_once_there_is_a_trend_and_is_never_fitted_on_all_rows(frames):
+def test_a_hopeless_loser_leaves_at_the_first_rung_and_is_never_fitted_on_all_rows(frames):
     cfg = _cfg([Candidate("tree", TREE, {"max_depth": 6, "random_state": 0}),
                 Candidate("constant", "sklearn.dummy.DummyClassifier", {"strategy": "prior"})])
     result = _fit(frames, cfg)
@@ -97,8 +99,8 @@ def test_a_clear_loser_leaves_once_there_is_a_trend_and_is_never_fitted_on_all_r
     tree, constant = result.candidates
     assert tree.refit and tree.fit_seconds > 0 and tree.holdout_metrics["roc_auc"] > 0.7
     assert not constant.refit and constant.fit_seconds == 0 and constant.holdout_metrics == {}
-    assert [r["rows"] for r in constant.rungs] == [5_333, 16_000]  # the first rung alone decides nothing
-    assert "clearly worse than tree on 16,000 rows" in constant.left_race
+    assert [r["rows"] for r in constant.rungs] == [5_333]
+    assert "clearly worse than tree on 5,333 rows" in constant.left_race
     # the run log still has every candidate's validation scores
     summary = result.summary()
     logged = {c["name"]: c for c in summary["candidates"]}
