@@ -113,6 +113,7 @@ def summarise_run(rows: int, stage_rows: list[dict], info: dict) -> dict:
         "stages": {r["stage"]: round(r["seconds"], 2) for r in retrain},
         "winner": profile.get("winner"), "holdout_roc_auc": (winner.get("holdout") or {}).get("roc_auc"),
         "cv_rows": profile.get("cv_rows"),
+        "cv_means": {n: c.get("cv_mean") for n, c in (profile.get("candidates") or {}).items()},
         "skip_s": sum(r["seconds"] for r in skip) if skip else float("nan"),
         "errors": [f"{r['stage']}: {r['error']}" for r in stage_rows if not r["ok"]],
     }
@@ -242,7 +243,8 @@ def format_report(report: dict) -> str:
         lines += [format_scale_line(s) for s in report["scale"]]
         for s in report["scale"]:
             lines.append(f"  {s['rows']:,}: " + ", ".join(f"{k} {v}" for k, v in s["stages"].items())
-                         + f"; CV rows {s['cv_rows']}" + (f"; errors {s['errors']}" if s["errors"] else ""))
+                         + f"; CV rows {s['cv_rows']}, CV means {s.get('cv_means')}"
+                         + (f"; errors {s['errors']}" if s["errors"] else ""))
     if report["source"]:
         lines += [""] + format_source(report["source"])
     return "\n".join(lines)

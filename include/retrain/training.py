@@ -4,8 +4,13 @@ Selection races the candidates over growing samples of the training part (succes
 over candidates and rows): every candidate still in the race is cross-validated on the rung's
 sample, with its own preprocessing fitted inside every fold (no leakage across folds), and a
 candidate whose fold scores are clearly worse than the leader's (paired over the same folds)
-leaves the race. The race ends when one candidate is left or the largest sample
-(`training.cv_max_rows`, at most the whole training part) has been scored; the leader there wins.
+leaves the race, unless it gained on the leader since the previous rung. Learning curves cross
+(a boosting model can trail a forest on 10k rows and lead on 1M), so before the largest sample
+only a hopeless candidate leaves (HOPELESS_Z).
+The race ends when one candidate is left or the largest sample (sized to the
+window, see `rung_sizes`) has been scored; candidates still in the race there are told apart by
+the order of the config (list them by preference): a difference the folds cannot resolve is
+noise, and on a sample it can even point the wrong way (learning curves cross).
 Only the winner is then fitted on all training rows: a candidate that lost is never refit.
 The holdout stays reserved for the evaluation gate. Folds come from the family
 (`family.cv_splits(frame, y, cfg)`), so a time-series family keeps its time-ordered folds.
@@ -29,14 +34,15 @@ from retrain.errors import ConfigError, DeterministicError
 from retrain.metrics import higher_is_better
 
 RUNG_GROWTH = 3  # each rung scores the survivors on 3x the rows of the previous one
-MIN_RUNG_ROWS = 5_000  # below this a fold's score is too noisy to drop anyone
+MIN_RUNG_ROWS = 3_000  # the first rung: with the second it gives each candidate's trend
 MAX_RUNGS = 3
 # The largest sample is 1/32 of the training rows (at least 10,000, at most cv_max_rows): 5-fold CV of
 # two candidates over rungs of 1/9, 1/3 and 1 of that fits ~0.35 x the rows of one fit on all rows,
 # even when the race runs to the top rung; a clear loser leaves at the first rung for a fraction of that.
 CV_ROWS_SHARE = 32
 MIN_TOP_ROWS = 10_000
-CLEARLY_WORSE_Z = 2.0  # a candidate leaves when its mean paired fold deficit exceeds 2 standard errors
+CLEARLY_WORSE_Z = 2.0  # on the largest sample: leaves when its mean paired fold deficit exceeds 2 standard errors
+HOPELESS_Z = 4.0  # on a smaller sample only a far wider deficit sends a candidate home (learning curves cross)
 
 
 def make_estimator(candidate: Candidate):
@@ -125,9 +131,16 @@ def rung_sizes(train_rows: int, cv_max_rows: int) -> list[int]:
     return sizes
 
 
+SKLEARN_AUTO_EARLY_STOPPING_ROWS = 10_000  # HistGradientBoosting*: early_stopping="auto" is on above this
+
+
 def fold_scores(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: ModelConfig, family,
-                preprocessor, splits) -> list[float]:
-    """The selection metric of `candidate` on every fold, preprocessing refitted inside each fold."""
+                preprocessor, splits, final_rows: int | None = None) -> list[float]:
+    """The selection metric of `candidate` on every fold, preprocessing refitted inside each fold.
+
+    Each fold fits the estimator the final fit on `final_rows` will be: a boosting model whose
+    early stopping is "auto" stops early on all rows, so it does on a small fold too (else it
+    overfits the small sample and loses a race it would win on all rows)."""
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
@@ -139,6 +152,8 @@ def fold_scores(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: M
         if isinstance(max_samples, int) and max_samples > len(train_idx):
             # a bootstrap sample no larger than the rows it is drawn from (a small rung's fold)
             estimator.set_params(max_samples=len(train_idx))
+        if (final_rows or 0) > SKLEARN_AUTO_EARLY_STOPPING_ROWS and getattr(estimator, "early_stopping", None) == "auto":
+            estimator.set_params(early_stopping=True)
         pipe = Pipeline([("preprocess", clone(preprocessor)), ("model", estimator)])
         pipe.fit(frame.iloc[train_idx][feats], y[train_idx])
         fold_metrics = family.metrics(y[val_idx], family.score(pipe, frame.iloc[val_idx][feats]), cfg)
@@ -151,16 +166,27 @@ def fold_scores(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: M
     return scores
 
 
-def clearly_worse(leader: list[float], other: list[float], higher_better: bool) -> bool:
-    """Is `other` worse than `leader` by more than CLEARLY_WORSE_Z standard errors of the paired
-    per-fold difference? (Same folds for both, so the fold-to-fold noise cancels.)"""
+def clearly_worse(leader: list[float], other: list[float], higher_better: bool, z: float = CLEARLY_WORSE_Z) -> bool:
+    """Is `other` worse than `leader` by more than `z` standard errors of the paired per-fold
+    difference? (Same folds for both, so the fold-to-fold noise cancels.)"""
     diff = np.asarray(leader) - np.asarray(other)
     if not higher_better:
         diff = -diff
     if len(diff) < 2:
         return False
     se = float(np.std(diff, ddof=1)) / math.sqrt(len(diff))
-    return float(diff.mean()) > CLEARLY_WORSE_Z * max(se, 1e-12)
+    return float(diff.mean()) > z * max(se, 1e-12)
+
+
+def gaining(other: CandidateResult, leader: CandidateResult, higher_better: bool) -> bool:
+    """Did `other` close in on `leader` from the previous rung to this one? Learning curves cross
+    (a boosting model often trails a forest on a small sample and leads on all rows), so a candidate
+    still gaining as the sample grows stays in the race."""
+    if len(other.rungs) < 2 or len(leader.rungs) < 2:
+        return False
+    gain_other = other.rungs[-1]["mean"] - other.rungs[-2]["mean"]
+    gain_leader = leader.rungs[-1]["mean"] - leader.rungs[-2]["mean"]
+    return gain_other > gain_leader if higher_better else gain_other < gain_leader
 
 
 def fit_with_preprocessor(fitted_preprocessor, candidate: Candidate, X: pd.DataFrame, y: np.ndarray):
@@ -193,13 +219,13 @@ def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: l
                for c in cfg.training.candidates}
     alive = list(cfg.training.candidates)
     last_rows = 0
-    for size in sizes:
+    for rung, size in enumerate(sizes):
         idx = family.sample_for_cv(train_frame, y_train, size, cfg.training.random_state)
         frame, y = train_frame.iloc[idx].reset_index(drop=True), y_train[idx]
         splits = family.cv_splits(frame, y, cfg)
         for cand in alive:
             started = time.perf_counter()
-            scores = fold_scores(cand, frame, y, cfg, family, preprocessor, splits)
+            scores = fold_scores(cand, frame, y, cfg, family, preprocessor, splits, final_rows=len(train_frame))
             seconds = time.perf_counter() - started
             res = results[cand.name]
             res.cv_scores, res.cv_mean, res.cv_std = scores, float(np.mean(scores)), float(np.std(scores))
@@ -207,15 +233,20 @@ def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: l
             res.rungs.append({"rows": len(idx), "folds": len(scores), "scores": scores,
                               "mean": res.cv_mean, "seconds": round(seconds, 3)})
         leader = (max if better else min)(alive, key=lambda c: results[c.name].cv_mean)
+        last_rows = len(idx)
+        if len(alive) == 1:
+            break
+        z = CLEARLY_WORSE_Z if rung == len(sizes) - 1 else HOPELESS_Z
         still = []
         for cand in alive:
             if cand is not leader and clearly_worse(results[leader.name].cv_scores, results[cand.name].cv_scores,
-                                                    better):
+                                                    better, z) and not gaining(results[cand.name],
+                                                                               results[leader.name], better):
                 results[cand.name].left_race = (f"clearly worse than {leader.name} on {len(idx):,} rows "
                                                 f"({results[cand.name].cv_mean:.4f} vs {results[leader.name].cv_mean:.4f})")
             else:
                 still.append(cand)
-        alive, last_rows = still, len(idx)
+        alive = still
         if len(alive) == 1:
             break
     return results, alive, last_rows
@@ -230,10 +261,11 @@ def _train_candidates(train_frame, holdout_frame, cfg: ModelConfig, family, fitt
     results, alive, cv_rows = _race(train_frame, y_train, cfg, family, fitted_preprocessor, sizes)
 
     metric = cfg.training.selection_metric
-    best_name = (max if higher_is_better(metric) else min)(alive, key=lambda c: results[c.name].cv_mean).name
-    for cand in alive:
-        if cand.name != best_name:
-            results[cand.name].left_race = f"not the best mean on the largest sample ({cv_rows:,} rows)"
+    best_name = alive[0].name  # level on the largest sample: the config's order of preference decides
+    for cand in alive[1:]:
+        results[cand.name].left_race = (f"still in the race with {best_name} on {cv_rows:,} rows "
+                                        f"({results[cand.name].cv_mean:.4f} vs {results[best_name].cv_mean:.4f}); "
+                                        f"{best_name} comes first in the config")
     winner = next(c for c in cfg.training.candidates if c.name == best_name)
     best = results[best_name]
     fit_started = time.perf_counter()

@@ -13,7 +13,14 @@ from retrain import training
 from retrain.config import Candidate, load_model_config
 from retrain.datagen.fraud import WeekSpec, generate_week
 from retrain.families import get_family
-from retrain.training import MIN_RUNG_ROWS, clearly_worse, rung_sizes, train_candidates
+from retrain.training import (
+    MIN_RUNG_ROWS,
+    CandidateResult,
+    clearly_worse,
+    gaining,
+    rung_sizes,
+    train_candidates,
+)
 
 FRAUD = load_model_config("fraud")
 TREE = "sklearn.tree.DecisionTreeClassifier"
@@ -48,13 +55,13 @@ def _fit(frames, cfg, family=None):
 
 def test_rungs_grow_to_the_cv_cap_and_start_at_a_sample_sized_to_the_window(monkeypatch):
     monkeypatch.setattr(training, "CV_ROWS_SHARE", 32)
-    assert rung_sizes(92_000, 100_000) == [10_000]
-    assert rung_sizes(277_000, 100_000) == [10_000]
-    assert rung_sizes(920_000, 100_000) == [9_583, 28_750]
+    assert rung_sizes(92_000, 100_000) == [3_333, 10_000]
+    assert rung_sizes(277_000, 100_000) == [3_333, 10_000]
+    assert rung_sizes(920_000, 100_000) == [3_194, 9_583, 28_750]
     assert rung_sizes(2_770_000, 100_000) == [9_618, 28_854, 86_562]
     assert rung_sizes(10**8, 100_000) == [11_111, 33_333, 100_000]
     assert rung_sizes(920_000, 20_000) == [6_666, 20_000]
-    assert rung_sizes(16_000, 100_000) == [10_000]
+    assert rung_sizes(16_000, 100_000) == [3_333, 10_000]
     assert rung_sizes(8_000, 100_000) == [8_000]
     assert rung_sizes(300, 100_000) == [300]
     assert all(s >= MIN_RUNG_ROWS for s in rung_sizes(10**7, 10**6))
@@ -65,9 +72,25 @@ def test_paired_fold_race_drops_only_a_clear_loser():
     assert not clearly_worse([0.90, 0.91, 0.92], [0.91, 0.90, 0.92], higher_better=True)
     assert clearly_worse([0.10, 0.11, 0.12], [0.20, 0.22, 0.21], higher_better=False)  # e.g. RMSPE
     assert not clearly_worse([0.9], [0.1], higher_better=True)  # one fold: no standard error, no verdict
+    assert clearly_worse([0.90, 0.91, 0.92], [0.87, 0.90, 0.90], higher_better=True)  # 3.5 standard errors
+    assert not clearly_worse([0.90, 0.91, 0.92], [0.87, 0.90, 0.90], higher_better=True, z=4.0)  # not hopeless
 
 
-def test_a_clear_loser_leaves_at_the_first_rung_and_is_never_fitted_on_all_rows(frames):
+def _rungs(*means):
+    res = CandidateResult("c", TREE, {}, [], means[-1], 0.0, 0.0)
+    res.rungs = [{"mean": m} for m in means]
+    return res
+
+
+def test_a_candidate_gaining_on_the_leader_as_the_sample_grows_stays():
+    forest, boosting = _rungs(0.964, 0.966), _rungs(0.955, 0.960)  # boosting trails but closes in
+    assert gaining(boosting, forest, higher_better=True)
+    assert not gaining(forest, boosting, higher_better=True)
+    assert gaining(_rungs(0.30, 0.20), _rungs(0.15, 0.14), higher_better=False)  # RMSPE falling faster
+    assert not gaining(_rungs(0.955), _rungs(0.964), higher_better=True)  # one rung: no trend yet
+
+
+def test_a_hopeless_loser_leaves_at_the_first_rung_and_is_never_fitted_on_all_rows(frames):
     cfg = _cfg([Candidate("tree", TREE, {"max_depth": 6, "random_state": 0}),
                 Candidate("constant", "sklearn.dummy.DummyClassifier", {"strategy": "prior"})])
     result = _fit(frames, cfg)
@@ -76,8 +99,8 @@ def test_a_clear_loser_leaves_at_the_first_rung_and_is_never_fitted_on_all_rows(
     tree, constant = result.candidates
     assert tree.refit and tree.fit_seconds > 0 and tree.holdout_metrics["roc_auc"] > 0.7
     assert not constant.refit and constant.fit_seconds == 0 and constant.holdout_metrics == {}
-    assert len(constant.rungs) == 1 and constant.rungs[0]["rows"] == 5_333
-    assert "clearly worse than tree" in constant.left_race
+    assert [r["rows"] for r in constant.rungs] == [5_333]
+    assert "clearly worse than tree on 5,333 rows" in constant.left_race
     # the run log still has every candidate's validation scores
     summary = result.summary()
     logged = {c["name"]: c for c in summary["candidates"]}
@@ -91,7 +114,30 @@ def test_candidates_that_cannot_be_told_apart_race_to_the_largest_sample(frames)
     result = _fit(frames, cfg)
     assert result.winner == "a" and result.cv_rows == 16_000
     assert [r["rows"] for r in result.candidates[1].rungs] == [5_333, 16_000]
-    assert not result.candidates[1].refit
+    assert not result.candidates[1].refit and "a comes first in the config" in result.candidates[1].left_race
+    assert "still in the race with a on 16,000 rows" in result.candidates[1].left_race
+
+
+def test_a_level_race_goes_to_the_candidate_listed_first_whatever_the_means(frames):
+    """A difference the folds cannot resolve is noise: the config's order of preference decides."""
+    a = Candidate("a", TREE, {"max_depth": 5, "max_features": 0.5, "random_state": 1})
+    b = Candidate("b", TREE, {"max_depth": 5, "max_features": 0.5, "random_state": 2})
+    first, second = _fit(frames, _cfg([a, b])), _fit(frames, _cfg([b, a]))
+    assert first.candidates[0].cv_mean != first.candidates[1].cv_mean
+    assert (first.winner, second.winner) == ("a", "b")
+
+
+def test_cv_fits_the_early_stopping_the_final_fit_will_have(frames, monkeypatch):
+    """HistGradientBoosting's early_stopping="auto" is on above 10,000 rows: on a 16,000-row window
+    the 3,555-row folds must stop early too, or they score an overfitted model."""
+    made = []
+    real = training.make_estimator
+    monkeypatch.setattr(training, "make_estimator", lambda c: made.append(real(c)) or made[-1])
+    hgb = Candidate("hgb", "sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 30, "random_state": 0})
+    _fit(frames, _cfg([hgb]))
+    *folds, final = made
+    assert len(folds) == 3 and all(est.early_stopping is True for est in folds)
+    assert final.early_stopping == "auto"
 
 
 def test_a_bootstrap_sample_in_cv_is_never_larger_than_the_fold(frames, monkeypatch):
