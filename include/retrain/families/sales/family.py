@@ -67,7 +67,7 @@ class SalesForecastFamily:
     def cv_gap_weeks(self, cfg: ModelConfig) -> int:
         """Weeks left out between a fold's training part and its validation week: the newest
         training label is then at least `forecast_horizon_days` older than the validated days."""
-        return math.ceil(forecast_horizon(cfg) / 7)
+        return math.ceil((forecast_horizon(cfg) - 1) / 7)  # horizon 1: the Sunday before a Monday is 1 day old
 
     def cv_scheme(self, cfg: ModelConfig) -> str:
         """How candidates are selected, for the run log."""
