@@ -104,7 +104,7 @@ def format_summary(outcomes: list[dict], notes: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def land_real(store, cfg, weeks: int, stores: int | None = None) -> tuple[list[dict], list[dt.date]]:
+def land_real(store, cfg, weeks: int, stores: int | None = None, say=print) -> tuple[list[dict], list[dt.date]]:
     """Land the reference file's weeks (all of them: the window and the features read up to two
     years back) and return them with the last `weeks` complete weeks to run."""
     import pandas as pd
@@ -115,7 +115,7 @@ def land_real(store, cfg, weeks: int, stores: int | None = None) -> tuple[list[d
     sales = pd.read_parquet(sales_path, filters=[("Store", "<=", stores)] if stores else None)
     plan = imp.plan_import(sales)
     for text in plan.warnings():
-        print(f"warning: {text}", flush=True)
+        say(f"warning: {text}")
     landed = imp.land_import(store, cfg, plan, imp.read_table(stores_path))
     return landed, sorted(plan.weeks)[-weeks:]
 
@@ -181,7 +181,7 @@ def run_demo(model: str, start: dt.date, weeks: int, scenario: str, rows: int | 
             store = S3Store.from_env()
             store.ensure_bucket()
             if real:
-                landed, run_weeks_list = land_real(store, cfg, weeks, stores)
+                landed, run_weeks_list = land_real(store, cfg, weeks, stores, say)
                 say(f"landed {len(landed)} real weeks ({landed[0]['week']} .. {landed[-1]['week']})")
             else:
                 landed = land_weeks(store, cfg, start=start, weeks=weeks, scenario=scenario, rows=rows,
