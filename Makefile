@@ -21,10 +21,11 @@ export AIRFLOW__SCHEDULER__PARSING_PROCESSES := 1
 export RETRAIN_BUCKET ?= retrain-dev
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install demo test lint bench up down lock clean
+.PHONY: help install demo demo-rossmann test lint bench up down lock clean
 
 help:
 	@echo "make demo    - install, start a local S3, run the weekly DAG over 12 synthetic weeks, print a summary"
+	@echo "make demo-rossmann - the real Rossmann weekly DAG over the last real weeks of ../shared/reference"
 	@echo "make test    - install and run the whole test suite (unit, integration, DAG, full stack)"
 	@echo "make up      - local Airflow UI (airflow standalone, own fresh DB in .run/stack) against a local S3 with"
 	@echo "               sample weeks landed; prints what to trigger; make down stops it"
@@ -47,6 +48,10 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/retrain demo --model fraud --start 2026-01-05 --weeks 12 --scenario demo
 
+# The real weekly DAG over the last 4 real weeks of ../shared/reference (all stores; takes a while).
+demo-rossmann: install
+	$(BIN)/retrain demo --model rossmann --real --weeks $(or $(WEEKS),4)
+
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
 test: install
 	@$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
@@ -57,6 +62,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m retrain.bench
+	$(BIN)/python -m retrain.bench_rossmann_real
 
 up: install
 	@$(BIN)/retrain dev up

@@ -123,7 +123,7 @@ def cmd_demo(args) -> int:
     from retrain.demo import run_demo
 
     return run_demo(model=args.model, start=args.start, weeks=args.weeks, scenario=args.scenario,
-                    rows=args.rows, history_weeks=args.history_weeks)
+                    rows=args.rows, history_weeks=args.history_weeks, real=args.real, stores=args.stores)
 
 
 def cmd_dev(args) -> int:
@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenario", default="demo")
     demo.add_argument("--rows", type=int, default=None)
     demo.add_argument("--history-weeks", type=int, default=1)
+    demo.add_argument("--real", action="store_true",
+                      help="rossmann: the last --weeks real weeks of ../shared/reference (all of it is landed)")
+    demo.add_argument("--stores", type=int, default=None, help="with --real: only stores 1..N (a quicker run)")
     demo.set_defaults(func=cmd_demo)
 
     dev = sub.add_parser("dev", help="local Airflow UI against a local S3")

@@ -104,8 +104,58 @@ def format_summary(outcomes: list[dict], notes: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def land_real(store, cfg, weeks: int, stores: int | None = None, say=print) -> tuple[list[dict], list[dt.date]]:
+    """Land the reference file's weeks (all of them: the window and the features read up to two
+    years back) and return them with the last `weeks` complete weeks to run."""
+    import pandas as pd
+
+    from retrain.datagen import rossmann_import as imp
+
+    sales_path, stores_path = imp.reference_files()  # absent -> MissingInputError saying what to do
+    sales = pd.read_parquet(sales_path, filters=[("Store", "<=", stores)] if stores else None)
+    plan = imp.plan_import(sales)
+    for text in plan.warnings():
+        say(f"warning: {text}")
+    landed = imp.land_import(store, cfg, plan, imp.read_table(stores_path))
+    return landed, sorted(plan.weeks)[-weeks:]
+
+
+def walk_forward_text(outcomes: list[dict], store, cfg) -> str:
+    """Each week's RMSPE of the champion in place before it (the trigger's performance check,
+    at the configured horizon), and pooled over the weeks' open days with Sales > 0."""
+    from retrain.config import Settings
+    from retrain.keys import Keys
+    from retrain.storage import ObjectNotFound
+
+    keys = Keys(cfg.name, Settings.from_env().prefix)
+    lines, sq, n = ["walk-forward RMSPE (champion before each week, open days with Sales > 0):"], 0.0, 0
+    for o in outcomes:
+        try:
+            decision = store.get_json(keys.run_artifact(dt.date.fromisoformat(o["week"]), o["run_id"],
+                                                         "decision.json"))
+        except (ObjectNotFound, KeyError):
+            decision = {}
+        signals = decision.get("signals") or {}
+        value = ((signals.get("performance") or {}).get("metrics") or {}).get("rmspe")
+        rows = signals.get("batch_rows") or 0
+        if value is None:
+            lines.append(f"  {o['week']}  -      (no champion yet)")
+            continue
+        sq, n = sq + value * value * rows, n + rows
+        lines.append(f"  {o['week']}  {value:.4f}  ({rows} rows)")
+    if n:
+        lines.append(f"  pooled      {(sq / n) ** 0.5:.4f}  (seed document: 0.098)")
+    return "\n".join(lines)
+
+
 def run_demo(model: str, start: dt.date, weeks: int, scenario: str, rows: int | None = None,
-             history_weeks: int = 1) -> int:
+             history_weeks: int = 1, real: bool = False, stores: int | None = None) -> int:
+    if real:
+        from retrain.datagen import rossmann_import as imp
+
+        if model != "rossmann":
+            raise ValueError("--real is for the Rossmann model (real Rossmann sales)")
+        imp.reference_files()  # fail before starting anything when the reference data is absent
     apply_airflow_env()
     from retrain.deadline import off_for_dag_test
 
@@ -133,11 +183,15 @@ def run_demo(model: str, start: dt.date, weeks: int, scenario: str, rows: int | 
             cfg = load_model_config(model)
             store = S3Store.from_env()
             store.ensure_bucket()
-            landed = land_weeks(store, cfg, start=start, weeks=weeks, scenario=scenario, rows=rows,
-                                history_weeks=history_weeks)
-            say(f"landed {len(landed)} weekly batches ({history_weeks} history + {weeks} scenario '{scenario}')")
+            if real:
+                landed, run_weeks_list = land_real(store, cfg, weeks, stores, say)
+                say(f"landed {len(landed)} real weeks ({landed[0]['week']} .. {landed[-1]['week']})")
+            else:
+                landed = land_weeks(store, cfg, start=start, weeks=weeks, scenario=scenario, rows=rows,
+                                    history_weeks=history_weeks)
+                say(f"landed {len(landed)} weekly batches ({history_weeks} history + {weeks} scenario '{scenario}')")
+                run_weeks_list = [dt.date.fromisoformat(w["week"]) for w in landed if w["scenario_week"] >= 1]
             notes = {w["week"]: w["note"] for w in landed}
-            run_weeks_list = [dt.date.fromisoformat(w["week"]) for w in landed if w["scenario_week"] >= 1]
 
             from airflow.dag_processing.dagbag import DagBag
 
@@ -155,6 +209,9 @@ def run_demo(model: str, start: dt.date, weeks: int, scenario: str, rows: int | 
         print()
         print(format_summary(outcomes, notes))
         print()
+        if real:
+            print(walk_forward_text(outcomes, store, cfg))
+            print()
         from retrain import registry
         from retrain.config import Settings
         from retrain.keys import Keys

@@ -107,3 +107,35 @@ def test_the_reopening_week_validates_with_a_warning_not_a_failure(rows, store_t
     assert checks["processed_dates_contiguous_newest_week"].success
     history = checks["processed_dates_contiguous_history"]
     assert not history.success and history.severity == "warning" and "store 22: 184 day(s) missing before 2015-01-01" in history.message
+
+
+def test_a_window_less_than_a_year_after_the_data_starts_still_trains(rows, store_table):
+    """Last year's sales are all missing there; HistGradientBoosting fails on an all-NaN column."""
+    import dataclasses
+
+    from retrain.config import load_model_config
+    from retrain.families import get_family
+    from retrain.features import split_out_of_time
+    from retrain.training import fit_with_preprocessor
+
+    plan = imp.plan_import(rows)
+
+    class SliceLoader:
+        lineage: dict = {}
+
+        def read(self, week, name="batch", fmt=None):
+            return store_table if name != "batch" else plan.weeks[week]
+
+        def batches(self, weeks, required):
+            return {w: plan.weeks[w] for w in weeks if w in plan.weeks}
+
+    cfg = load_model_config("rossmann")
+    family = get_family("sales_forecast")
+    window = family.window_frame(SliceLoader(), cfg, dt.date(2014, 8, 4))
+    assert window["sales_lag_364"].isna().all()
+    train, holdout = split_out_of_time(window, 1)
+    feats = family.feature_columns(cfg)
+    pre = family.build_preprocessor(cfg).fit(train[feats])
+    quick = dataclasses.replace(cfg.training.candidates[0], params={**cfg.training.candidates[0].params, "max_iter": 20})
+    model = fit_with_preprocessor(pre, quick, train[feats], family.target(train, cfg))
+    assert np.isfinite(family.score(model, holdout[feats])).all()

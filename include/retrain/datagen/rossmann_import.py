@@ -102,12 +102,20 @@ def absences(sales: pd.DataFrame, min_days: int = MIN_ABSENCE_DAYS) -> list[Abse
     dates = pd.to_datetime(sales["Date"])
     ordered = pd.DataFrame({"Store": sales["Store"], "Date": dates}).sort_values(["Store", "Date"])
     step = ordered.groupby("Store")["Date"].diff().dt.days
-    holes = ordered[step > min_days].assign(days=step[step > min_days] - 1)
+    holes = ordered[step > min_days].assign(days=step[step > min_days] - 1)  # min_days+ missing
     groups: dict[tuple[dt.date, dt.date], list[int]] = {}
     for row in holes.itertuples():
         last = (row.Date - pd.Timedelta(days=1)).date()
         first = (row.Date - pd.Timedelta(days=int(row.days))).date()
         groups.setdefault((first, last), []).append(int(row.Store))
+    # a store without rows up to the extract's end (or from its start) is absent too
+    span = ordered.groupby("Store")["Date"].agg(["min", "max"])
+    start, end = dates.min(), dates.max()
+    for store_id, row in span.iterrows():
+        if (end - row["max"]).days >= min_days:
+            groups.setdefault(((row["max"] + pd.Timedelta(days=1)).date(), end.date()), []).append(int(store_id))
+        if (row["min"] - start).days >= min_days:
+            groups.setdefault((start.date(), (row["min"] - pd.Timedelta(days=1)).date()), []).append(int(store_id))
     return [Absence(f, last, sorted(s)) for (f, last), s in sorted(groups.items())]
 
 

@@ -47,7 +47,8 @@ class SalesForecastFamily:
     # ------------------------------------------------------------------ model
     def build_preprocessor(self, cfg: ModelConfig):
         """Numbers (with their NaNs: both tree ensembles split on missing values) pass through;
-        categoricals are ordinal-encoded, an unseen or missing category becoming -1."""
+        categoricals are ordinal-encoded, an unseen or missing category becoming -1; a column
+        with no value at all in the training rows becomes 0 (EmptyColumnsAsZero)."""
         from sklearn.compose import ColumnTransformer
         from sklearn.preprocessing import OrdinalEncoder
 
@@ -56,12 +57,17 @@ class SalesForecastFamily:
             encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                                      encoded_missing_value=-1, dtype=np.float64)
             parts.append(("categorical", encoder, list(cfg.data.categorical_features)))
-        return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+        from sklearn.pipeline import Pipeline
+
+        from retrain.families.sales.preprocessing import EmptyColumnsAsZero
+
+        columns = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+        return Pipeline([("columns", columns), ("empty_as_zero", EmptyColumnsAsZero())])
 
     def cv_gap_weeks(self, cfg: ModelConfig) -> int:
         """Weeks left out between a fold's training part and its validation week: the newest
         training label is then at least `forecast_horizon_days` older than the validated days."""
-        return math.ceil(forecast_horizon(cfg) / 7)
+        return math.ceil((forecast_horizon(cfg) - 1) / 7)  # horizon 1: the Sunday before a Monday is 1 day old
 
     def cv_scheme(self, cfg: ModelConfig) -> str:
         """How candidates are selected, for the run log."""

@@ -11,17 +11,20 @@ A run's rows are built in three steps, each checked by its own validation stage:
    first window day has 60+ days of history) concatenated, typed, merged with the store
    table; checked for types, duplicate Store/Date, contiguous dates per store, rows in
    their landing week, DayOfWeek consistent with Date;
-3. features: the 32 standard features (ENGINEERED_FEATURES) on every processed row, then
-   only the window's open days with Sales > 0 kept (the history rows only feed lags);
-   checked for infinities, nulls where no null can arise, expected columns.
+3. features: engineered_features(horizon) on every processed row (at horizon 1 they include
+   the 32 standard features, ENGINEERED_FEATURES), then only the window's open days with
+   Sales > 0 kept (the history rows only feed lags); checked for infinities, nulls where no
+   null can arise, expected columns.
 
-Lags and rolling statistics are computed on a dense day x store grid (a day missing for a
-store is NaN there, never the neighbouring row): lag k reads day d - k, the rolling windows
-end at day d - 1 (shift before rolling), so no feature of a day uses that day or a later one.
+Sales history (retrain.families.sales.history) is computed on a dense day x store grid (a day
+missing for a store is NaN there, never the neighbouring row) at `data.forecast_horizon_days`
+(default 7): lag k >= horizon reads day d - k, every rolling window ends at day d - horizon, so
+no feature of a day uses sales newer than the horizon allows.
 
-The model predicts Sales directly (one sklearn Pipeline: ordinal-encode categoricals, pass
-numbers through with their NaNs, then the regressor); RMSPE is the metric (lower is better)
-and cross-validation holds out the newest weeks of the training part, one week per fold.
+The model predicts Sales (one sklearn Pipeline: ordinal-encode categoricals, pass numbers
+through with their NaNs, then the regressor); RMSPE is the metric (lower is better) and
+cross-validation holds out the newest weeks of the training part, one week per fold, with a
+gap of at least the horizon before each (SalesForecastFamily.cv_splits).
 """
 
 from __future__ import annotations
