@@ -23,10 +23,6 @@ from retrain.frames import from_bytes
 from retrain.keys import Keys, week_start
 from retrain.storage import ObjectNotFound, S3Store, sha256_hex
 
-DEFAULT_MAX_BATCH_BYTES = 256 * 1024 * 1024
-DEFAULT_MAX_BATCH_ROWS = 5_000_000
-DEFAULT_MAX_BATCH_UNCOMPRESSED_BYTES = 1024 * 1024 * 1024
-
 
 class PartitionChanged(DeterministicError):
     """A landing partition's bytes differ from the ones validation read: never trained on."""
@@ -37,18 +33,9 @@ class InputTooLarge(DataValidationError):
 
 
 def limits(cfg: ModelConfig) -> dict[str, int]:
-    """The configured bounds (data.max_batch_*); a non-positive one is a ConfigError."""
-    from retrain.errors import ConfigError
-
-    defaults = {"max_batch_bytes": DEFAULT_MAX_BATCH_BYTES, "max_batch_rows": DEFAULT_MAX_BATCH_ROWS,
-                "max_batch_uncompressed_bytes": DEFAULT_MAX_BATCH_UNCOMPRESSED_BYTES}
-    out = {}
-    for name, default in defaults.items():
-        value = getattr(cfg.data, name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ConfigError(f"{cfg.source_path}: data.{name} must be a positive integer, not {value!r}")
-        out[name] = value
-    return out
+    """The configured bounds (data.max_batch_*; positive integers, checked by retrain.config)."""
+    return {name: getattr(cfg.data, name)
+            for name in ("max_batch_bytes", "max_batch_rows", "max_batch_uncompressed_bytes")}
 
 
 def _decoded_estimate(row_group) -> int:

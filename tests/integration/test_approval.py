@@ -11,7 +11,6 @@ Training uses one small forest (as in test_smoke_rollback).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import threading
 import time
@@ -19,8 +18,9 @@ import uuid
 
 import pytest
 import yaml
+from fast_training import fast_config
 from retrain import registry
-from retrain.config import DEFAULT_MODELS_DIR, Candidate, Settings, load_model_config
+from retrain.config import DEFAULT_MODELS_DIR, Settings, load_model_config
 from retrain.keys import Keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,14 +28,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 START = dt.date(2026, 1, 5)
 W1, W2, W3 = (START + dt.timedelta(weeks=n) for n in range(3))
 KEYS = Keys("fraud", "")
-
-
-def _fast_config(name: str):
-    cfg = load_model_config(name)
-    forest = Candidate(name="random_forest", estimator="sklearn.ensemble.RandomForestClassifier",
-                       params={"n_estimators": 30, "max_depth": 8, "min_samples_leaf": 5,
-                               "class_weight": "balanced", "n_jobs": 1, "random_state": 42})
-    return dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, candidates=(forest,), cv_folds=3))
 
 
 def write_models_dir(path, timeout_hours: float) -> None:
@@ -136,7 +128,7 @@ def story(moto_server, airflow_db, tmp_path_factory):
         mp.setenv("RETRAIN_BUCKET", f"retrain-approval-{uuid.uuid4().hex[:8]}")
         mp.setenv("RETRAIN_MODELS_DIR", str(models))
         mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
-        mp.setattr(retrain.tasks, "load_model_config", _fast_config)
+        mp.setattr(retrain.tasks, "load_model_config", fast_config)
         store = S3Store(Settings.from_env())
         store.ensure_bucket()
         STORE[:] = [store]

@@ -9,7 +9,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from retrain.config import Settings, load_model_config
+import yaml
+from retrain.config import DEFAULT_MODELS_DIR, Settings, load_model_config, parse_model_config
 from retrain.errors import ConfigError, DataValidationError
 from retrain.frames import to_bytes
 from retrain.keys import Keys
@@ -66,10 +67,11 @@ def test_object_size_is_checked_by_head_before_download(store, monkeypatch):
         loader.read(WEEK)
 
 
-def test_a_non_positive_limit_is_a_config_error(store):
-    store.put_bytes(KEYS.landing(WEEK, "parquet"), compressible(10))
-    with pytest.raises(ConfigError, match="data.max_batch_rows must be a positive integer"):
-        LandingLoader(store, KEYS, fraud_cfg(max_batch_rows=0)).read(WEEK)
+def test_a_non_positive_limit_is_a_config_error():
+    raw = yaml.safe_load(DEFAULT_MODELS_DIR.joinpath("fraud.yaml").read_text())
+    raw["data"]["max_batch_rows"] = 0
+    with pytest.raises(ConfigError, match="fraud.yaml: data.max_batch_rows: Input should be greater than or equal to 1"):
+        parse_model_config(raw, DEFAULT_MODELS_DIR / "fraud.yaml")
 
 
 def test_an_oversized_batch_is_a_validation_failure_with_a_report(store):

@@ -11,15 +11,15 @@ Training uses one small forest (as in test_smoke_rollback): the assets do not de
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import uuid
 
 import pendulum
 import pytest
+from fast_training import fast_config
 from retrain import registry
-from retrain.config import Candidate, Settings, load_model_config
+from retrain.config import Settings, load_model_config
 from retrain.keys import Keys
 from retrain.storage import S3Store
 
@@ -29,14 +29,6 @@ MODEL = "fraud"
 KEYS = Keys(MODEL, "")
 START = dt.date(2026, 1, 5)
 W1, W2, W3 = (START + dt.timedelta(weeks=n) for n in range(3))
-
-
-def _fast_config(name: str):
-    cfg = load_model_config(name)
-    forest = Candidate(name="random_forest", estimator="sklearn.ensemble.RandomForestClassifier",
-                       params={"n_estimators": 30, "max_depth": 8, "min_samples_leaf": 5,
-                               "class_weight": "balanced", "n_jobs": 1, "random_state": 42})
-    return dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, candidates=(forest,), cv_folds=3))
 
 
 def parse(dag_id: str):
@@ -126,7 +118,7 @@ def story(moto_server, airflow_db):
         import retrain.tasks
 
         mp.setenv("RETRAIN_BUCKET", bucket)
-        mp.setattr(retrain.tasks, "load_model_config", _fast_config)
+        mp.setattr(retrain.tasks, "load_model_config", fast_config)
         store = S3Store(Settings(bucket=bucket))
         store.ensure_bucket()
         land_weeks(store, load_model_config(MODEL), start=START, weeks=3, scenario="stable", rows=1500,

@@ -9,27 +9,19 @@ does); the test activates Airflow's real collector the same way, by answering th
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import uuid
 
 import pendulum
 import pytest
-from retrain.config import Candidate, Settings, load_model_config
+from fast_training import fast_config
+from retrain.config import Settings, load_model_config
 from retrain.keys import Keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HISTORY, WEEK = dt.date(2026, 1, 5), dt.date(2026, 1, 12)
-
-
-def _fast_config(name: str):
-    cfg = load_model_config(name)
-    forest = Candidate(name="random_forest", estimator="sklearn.ensemble.RandomForestClassifier",
-                       params={"n_estimators": 30, "max_depth": 8, "min_samples_leaf": 5,
-                               "class_weight": "balanced", "n_jobs": 1, "random_state": 42})
-    return dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, candidates=(forest,), cv_folds=3))
 
 
 @pytest.fixture
@@ -59,7 +51,7 @@ def test_one_weekly_run_and_its_consumer_report_inputs_and_outputs(moto_server, 
 
     bucket = f"retrain-lineage-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("RETRAIN_BUCKET", bucket)
-    monkeypatch.setattr(retrain.tasks, "load_model_config", _fast_config)
+    monkeypatch.setattr(retrain.tasks, "load_model_config", fast_config)
     store = S3Store(Settings(bucket=bucket))
     store.ensure_bucket()
     cfg = load_model_config("fraud")

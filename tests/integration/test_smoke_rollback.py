@@ -15,7 +15,6 @@ tests are about the registry and the DAG's control flow, which do not depend on 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import io
 import json
@@ -23,8 +22,9 @@ import os
 import uuid
 
 import pytest
+from fast_training import fast_config
 from retrain import registry
-from retrain.config import Candidate, Settings, load_model_config
+from retrain.config import Settings, load_model_config
 from retrain.keys import Keys
 from retrain.storage import S3Store
 
@@ -37,22 +37,13 @@ W3, W4, W5 = (START + dt.timedelta(weeks=n - 1) for n in (3, 4, 5))
 
 
 # -- fixtures and helpers -----------------------------------------------------------------------
-def _fast_config(name: str):
-    cfg = load_model_config(name)
-    forest = Candidate(
-        name="random_forest",
-        estimator="sklearn.ensemble.RandomForestClassifier",
-        params={"n_estimators": 30, "max_depth": 8, "min_samples_leaf": 5, "class_weight": "balanced",
-                "n_jobs": 1, "random_state": 42},
-    )
-    return dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, candidates=(forest,), cv_folds=3))
 
 
 @pytest.fixture(autouse=True)
 def fast_training(monkeypatch):
     import retrain.tasks
 
-    monkeypatch.setattr(retrain.tasks, "load_model_config", _fast_config)
+    monkeypatch.setattr(retrain.tasks, "load_model_config", fast_config)
 
 
 TAMPERED: list[bytes] = []
@@ -150,7 +141,7 @@ def base(parse_weekly):
         import retrain.tasks
 
         mp.setenv("RETRAIN_BUCKET", name)
-        mp.setattr(retrain.tasks, "load_model_config", _fast_config)
+        mp.setattr(retrain.tasks, "load_model_config", fast_config)
         store.ensure_bucket()
         land_weeks(store, load_model_config(MODEL), start=START, weeks=5, scenario="stable", rows=1500,
                    history_weeks=1)
