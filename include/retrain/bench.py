@@ -68,6 +68,12 @@ MEASURED_HOW = (
 
 # ------------------------------------------------------------------------------- measuring
 def _child(conn, fn, args, kwargs) -> None:
+    # A child forked from a process whose OpenMP (libgomp) team already ran hangs in its first
+    # parallel region (seen: predict_proba in a bench forked from pytest). One OpenMP thread here,
+    # as `training.threads: 1` gives every fit anyway.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="openmp")
     started = time.perf_counter()
     try:
         result, ok, error = fn(*args, **kwargs), True, None
