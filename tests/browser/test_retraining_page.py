@@ -152,7 +152,8 @@ def test_the_page_shows_what_happened_in_the_demo(api_server, story):
     promoted = [o for o in outcomes if o["outcome"] == "promoted"]
     gated = [o for o in outcomes if (o.get("gate") or {}).get("passed") is not None]
     rejected = [o for o in gated if not o["gate"]["passed"]]
-    assert [o["trigger"] for o in promoted] == ["first_deployment", "drift", "age"]  # the demo's story
+    # the demo's story: week 10's age retrain is not provably as good as the champion (the paired gate)
+    assert [o["trigger"] for o in promoted] == ["first_deployment", "drift"]
     RUN_DIR.mkdir(exist_ok=True)
 
     with sync_playwright() as pw:
@@ -184,7 +185,7 @@ def test_the_page_shows_what_happened_in_the_demo(api_server, story):
             rate = frame.locator("#gate-rate")
             assert float(rate.get_attribute("data-rate")) == pytest.approx(len(rejected) / len(gated))
             assert f"{len(rejected)} of {len(gated)} gated runs rejected" in rate.inner_text()
-            assert "ABOVE THE LIMIT" in rate.inner_text()  # 1 of 4 > 20%
+            assert "ABOVE THE LIMIT" in rate.inner_text()  # 3 of 5 > 20%
             assert rejected[0]["week"] in frame.locator("#rejections").inner_text()
 
             # what was in production on date X: the week-5 promotion took effect when its run ran

@@ -17,6 +17,7 @@ import uuid
 
 import pendulum
 import pytest
+from assets_db import release_champion_asset
 from fast_training import fast_config
 from retrain import registry
 from retrain.config import Settings, load_model_config
@@ -62,6 +63,7 @@ def register_dags() -> None:
     manager = DagBundlesManager()
     with create_session() as session:
         manager.sync_bundles_to_db(session=session)
+        release_champion_asset(MODEL, session)  # see assets_db: one bucket per test module
     for bundle in manager.get_all_dag_bundles():
         bundle.initialize()
         sync_bag_to_db(BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name),
