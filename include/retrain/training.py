@@ -261,11 +261,15 @@ def _train_candidates(train_frame, holdout_frame, cfg: ModelConfig, family, fitt
     results, alive, cv_rows = _race(train_frame, y_train, cfg, family, fitted_preprocessor, sizes)
 
     metric = cfg.training.selection_metric
-    best_name = alive[0].name  # level on the largest sample: the config's order of preference decides
-    for cand in alive[1:]:
-        results[cand.name].left_race = (f"still in the race with {best_name} on {cv_rows:,} rows "
-                                        f"({results[cand.name].cv_mean:.4f} vs {results[best_name].cv_mean:.4f}); "
-                                        f"{best_name} comes first in the config")
+    # still level on the largest sample: the better mean there wins, as plain cross-validation would pick
+    pick = max if higher_is_better(metric) else min
+    best_name = pick(alive, key=lambda c: results[c.name].cv_mean).name
+    for cand in alive:
+        if cand.name != best_name:
+            mine, theirs = results[cand.name].cv_mean, results[best_name].cv_mean
+            why = "comes first in the config" if mine == theirs else "has the better mean"
+            results[cand.name].left_race = (f"still in the race with {best_name} on {cv_rows:,} rows "
+                                            f"({mine:.4f} vs {theirs:.4f}); {best_name} {why}")
     winner = next(c for c in cfg.training.candidates if c.name == best_name)
     best = results[best_name]
     fit_started = time.perf_counter()

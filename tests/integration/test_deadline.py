@@ -38,6 +38,8 @@ def mail(moto_server, airflow_db, monkeypatch):
     monkeypatch.setenv("RETRAIN_ALERT_EMAIL_FRAUD", ONCALL)
     monkeypatch.setenv("RETRAIN_BUCKET", f"retrain-deadline-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("RETRAIN_DEADLINE_ALERTS", "1")  # the scheduler's path (tests/conftest.py turns it off)
+    # write the DAG (now with its deadline) even if another module serialized it seconds ago
+    monkeypatch.setenv("AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL", "0")
     S3Store(Settings.from_env()).ensure_bucket()
     try:
         yield inbox

@@ -26,7 +26,7 @@ def asset_runs(stack) -> list[dict]:
 
 
 def champion_events(stack) -> list[dict]:
-    data = stack.get("/api/v2/assets/events", limit=100, order_by="id")
+    data = stack.get("/api/v2/assets/events", limit=100, order_by="timestamp")
     return [e for e in data["asset_events"] if e.get("extra", {}).get("version")
             and e.get("source_dag_id") == ROLLBACK_DAG]
 
