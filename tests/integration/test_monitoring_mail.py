@@ -258,7 +258,12 @@ def test_a_real_weekly_run_sends_its_summary_and_sets_its_run_note(env, airflow_
                            f"champion `{outcome['champion_after'] or 'none'}`"), note
     assert outcome["reason"][:60] in note
 
-    # the same week again (dag.test replaces the run, same run id): same outcome, no second summary
-    again = run_weeks(dag, cfg, store, [week])[0]
+    # the run's record_outcome cleared and re-run (as from the UI): same outcome, no second summary
+    from clearing import clear_and_rerun
+
+    tis = clear_and_rerun(dag, outcome["run_id"], ["record_outcome"])
+    assert tis["record_outcome"][1] >= 2, tis  # it really ran again
+    again = store.get_json(Keys("fraud", Settings.from_env().prefix).run_artifact(week, outcome["run_id"],
+                                                                                   "outcome.json"))
     assert again["run_id"] == outcome["run_id"] and again["outcome"] == verdict
     assert [m for rcpt, m in env.inbox.take() if rcpt == [TEAM]] == []
