@@ -28,6 +28,8 @@ os.environ.update(
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # every in-process parse writes its DAG (and activates its assets), however recent the last write
+        "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0",
         "GX_ANALYTICS_ENABLED": "False",
         "RETRAIN_DEADLINE_ALERTS": "0",  # dag.test() cannot run DAGs with deadline alerts (retrain.deadline)
     }

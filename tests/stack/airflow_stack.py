@@ -231,6 +231,7 @@ class AirflowStack:
         self.db_name = f"{DB_PREFIX}{name}_{secrets.token_hex(4)}"
         self.home = Path(base_dir) / self.id
         self.home.mkdir(parents=True)
+        self.models_dir = write_control_flow_models(self.home / "models")
         self.bucket = bucket
         self.executor = executor
         self.celery_workers = celery_workers
@@ -278,6 +279,7 @@ class AirflowStack:
         env.update({
             MARKER: self.id,
             "AIRFLOW_HOME": str(home or self.home),
+            "RETRAIN_MODELS_DIR": str(self.models_dir),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{self.db_name}",
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
@@ -676,3 +678,28 @@ def _fernet_key() -> str:
     import base64
 
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def write_control_flow_models(path: Path) -> Path:
+    """The shipped model configs with one small forest and wide paired-gate tolerances (fraud).
+
+    The stack tests are about scheduling, backfills, clears and the on-call DAG, as the DAG tests of
+    tests/integration/fast_training.py are: at 2,000 rows a week, the configured candidates and
+    tolerances decide promotions by chance, which is what those tests must not depend on.
+    """
+    import yaml
+    from retrain.config import DEFAULT_MODELS_DIR
+
+    path.mkdir(parents=True, exist_ok=True)
+    for src in DEFAULT_MODELS_DIR.glob("*.yaml"):
+        raw = yaml.safe_load(src.read_text())
+        if raw["name"] == "fraud":
+            raw["training"]["candidates"] = [{
+                "name": "random_forest", "estimator": "sklearn.ensemble.RandomForestClassifier",
+                "params": {"n_estimators": 30, "max_depth": 8, "min_samples_leaf": 5,
+                           "class_weight": "balanced", "n_jobs": 1, "random_state": 42}}]
+            raw["training"]["cv_folds"] = 3
+            raw["gate"]["tolerance"] = {m: {"roc_auc": 0.2, "recall": 0.5, "cost_per_1k": 1.0e6}[m]
+                                        for m in raw["gate"]["compare"]}
+        (path / src.name).write_text(yaml.safe_dump(raw))
+    return path
