@@ -34,6 +34,7 @@ UNKNOWN_VERSION = "2026-W01-0badc0de"
 
 def would_decide_without_force(signals: dict, cfg) -> tuple[bool, str]:
     """Re-run the pure trigger decision on the signals a forced run recorded, with force=False."""
+    from retrain.drift import DriftReport
     from retrain.triggers import TriggerInputs, decide
 
     decision = decide(
@@ -42,7 +43,7 @@ def would_decide_without_force(signals: dict, cfg) -> tuple[bool, str]:
             force=False,
             batch_readable=signals["batch_readable"],
             schema_problems=list(signals["schema_problems"]),
-            drift=signals["drift"],
+            drift=DriftReport.from_dict(signals["drift"]) if signals["drift"] else None,
             score_ks=signals["score_ks"],
             performance=signals["performance"]["metrics"],
             model_age_days=signals["model_age_days"],
