@@ -77,7 +77,7 @@ def _child(conn, fn, args, kwargs) -> None:
     started = time.perf_counter()
     try:
         result, ok, error = fn(*args, **kwargs), True, None
-    except BaseException as exc:  # noqa: BLE001 (reported to the parent, never swallowed)
+    except BaseException as exc:  # noqa: BLE001  # broad ok: a bench stage reports any failure to the parent, which prints it; no verdict
         result, ok = None, False
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
     seconds = time.perf_counter() - started
