@@ -45,7 +45,7 @@ def walk_forward(horizon: int, weeks: int = 12, stores: int | None = None, log=p
     if horizon == 1:
         features = (*features, "sales_lag_1")
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(
-        cfg.data, numeric_features=features, extra={**cfg.data.extra, "forecast_horizon_days": horizon}))
+        cfg.data, numeric_features=features, forecast_horizon_days=horizon))
     family = get_family(cfg.family)
     raw = pd.read_parquet(sales_path)
     if stores:

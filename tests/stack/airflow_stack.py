@@ -333,6 +333,24 @@ class AirflowStack:
         comp.start()
         return comp
 
+    def restart_scheduler(self, **env: str) -> None:
+        """Stop the scheduler (its LocalExecutor with it) and start it again with `env` added.
+
+        For a test that needs a scheduler setting the stack does not start with, e.g.
+        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE=True, without which no asset-triggered run is created.
+        """
+        old = next(c for c in self.components if c.name == "scheduler" and c.alive)
+        os.killpg(old.proc.pid, signal.SIGTERM)
+        try:
+            old.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(old.proc.pid, signal.SIGKILL)
+            old.proc.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(old.proc.pid, signal.SIGKILL)  # what the group left (executor workers)
+        self.components.remove(old)  # stopped on purpose: check_alive must not report it
+        self._component("scheduler", ["scheduler", "--skip-serve-logs"], env={**old.env, **env})
+
     def worker_home(self, worker: str) -> Path:
         return self.home / worker
 
@@ -553,7 +571,10 @@ class AirflowStack:
         return self.request("GET", path, params=params or None)
 
     def unpause(self, dag_id: str) -> dict:
-        return self.request("PATCH", f"/api/v2/dags/{dag_id}", json_body={"is_paused": False},
+        return self.set_paused(dag_id, False)
+
+    def set_paused(self, dag_id: str, paused: bool) -> dict:
+        return self.request("PATCH", f"/api/v2/dags/{dag_id}", json_body={"is_paused": paused},
                             params={"update_mask": "is_paused"})
 
     def trigger(self, dag_id: str, *, logical_date: dt.datetime | None = None, conf: dict | None = None,

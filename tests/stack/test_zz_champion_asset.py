@@ -14,7 +14,7 @@ import time
 import pytest
 from retrain import registry
 
-from .conftest import ROLLBACK_DAG, RUN_TIMEOUT, store_for
+from .conftest import RETRAIN_DAG, ROLLBACK_DAG, RUN_TIMEOUT, store_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -36,6 +36,11 @@ def test_an_on_call_rollback_starts_one_scoring_run_with_the_restored_version(lo
     slots, _ = registry.read_slots(store, keys)
     assert slots is not None and slots.previous is not None, "needs two promoted versions"
     target = slots.previous.version
+    # The stack's scheduler starts with use_job_schedule off (the other modules want only the runs
+    # they ask for); Airflow then creates no asset-triggered run either. Pause the weekly DAG (it would
+    # get its latest scheduled week) and run the scheduler as production does.
+    assert local_stack.set_paused(RETRAIN_DAG, True)["is_paused"] is True
+    local_stack.restart_scheduler(AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="True")
     local_stack.unpause(SCORE_DAG)
     runs_before, events_before = len(asset_runs(local_stack)), len(champion_events(local_stack))
 

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from retrain.config import load_model_config
+import yaml
+from retrain.config import load_model_config, parse_model_config
 from retrain.errors import ConfigError
 from retrain.families import get_family
 from retrain.families import sales as S
 from retrain.schedule_range import OutsideSchedule, require_scheduled_week
 
 CFG = load_model_config("rossmann")
+RAW = yaml.safe_load(Path(CFG.source_path).read_text())
 
 
-def with_data(cfg, **extra):
-    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, extra={**cfg.data.extra, **extra}))
+def with_data(**data):
+    """The shipped rossmann config with `data` keys changed, through the real config loader."""
+    raw = copy.deepcopy(RAW)
+    raw["data"].update(data)
+    return parse_model_config(raw, Path(CFG.source_path))
 
 
 def test_the_shipped_horizon_is_a_week_and_no_configured_lag_is_newer():
@@ -29,15 +35,14 @@ def test_the_shipped_horizon_is_a_week_and_no_configured_lag_is_newer():
 @pytest.mark.parametrize("value", [0, 29, "7", 2.5, True])
 def test_a_horizon_outside_1_to_28_days_is_a_config_error(value):
     with pytest.raises(ConfigError, match="forecast_horizon_days"):
-        S.forecast_horizon(with_data(CFG, forecast_horizon_days=value))
+        S.forecast_horizon(with_data(forecast_horizon_days=value))
 
 
 def test_a_lag_newer_than_the_horizon_is_a_config_error():
-    cfg = dataclasses.replace(CFG, data=dataclasses.replace(
-        CFG.data, numeric_features=(*CFG.data.numeric_features, "sales_lag_1")))
+    numeric = [*RAW["data"]["numeric_features"], "sales_lag_1"]
     with pytest.raises(ConfigError, match=r"\['sales_lag_1'\] read sales less than forecast_horizon_days=7"):
-        S.forecast_horizon(cfg)
-    assert S.forecast_horizon(with_data(cfg, forecast_horizon_days=1)) == 1
+        S.forecast_horizon(with_data(numeric_features=numeric))
+    assert S.forecast_horizon(with_data(numeric_features=numeric, forecast_horizon_days=1)) == 1
 
 
 def test_cv_folds_are_time_ordered_with_a_gap_of_at_least_the_horizon():
@@ -51,7 +56,7 @@ def test_cv_folds_are_time_ordered_with_a_gap_of_at_least_the_horizon():
         newest_train = dt.date.fromisoformat(frame["_week"].iloc[train_idx].max())
         # the newest training label (a Sunday) is >= 7 days before the first validated day
         assert (val_week - (newest_train + dt.timedelta(days=6))).days >= 7 + 1
-    day_ahead = family.cv_splits(frame, np.zeros(len(frame)), with_data(CFG, forecast_horizon_days=1))
+    day_ahead = family.cv_splits(frame, np.zeros(len(frame)), with_data(forecast_horizon_days=1))
     assert frame["_week"].iloc[day_ahead[-1][0]].max() == weeks[-2], "horizon 1: the week right before"
     assert "time-ordered CV" in family.cv_scheme(CFG) and "1 week(s) left out" in family.cv_scheme(CFG)
 
