@@ -61,8 +61,8 @@ lint: install
 	$(BIN)/ruff check dags include plugins tests
 
 bench: install
-	$(BIN)/python -m retrain.bench
-	$(BIN)/python -m retrain.bench_rossmann_real
+	$(BIN)/python -m retrain_dev.bench
+	$(BIN)/python -m retrain_dev.bench_rossmann_real
 
 up: install
 	@$(BIN)/retrain dev up

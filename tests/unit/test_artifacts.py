@@ -2,8 +2,8 @@
 
 import joblib
 import pytest
-from retrain.artifacts import dumps_model, fingerprint, loads_verified
 from retrain.errors import IntegrityError
+from retrain.storage.integrity import dumps_model, fingerprint, loads_verified
 
 
 def test_verified_bytes_round_trip():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from retrain import bench_scale
 from retrain.config import scan_models
+from retrain_dev import bench_scale
 
 
 def test_generated_configs_are_valid_models_with_distinct_names(tmp_path):

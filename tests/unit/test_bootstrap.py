@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from retrain.bootstrap import PairedHoldout, paired_intervals, weighted_values
-from retrain.metrics import classification_metrics, rmspe
+from retrain.core.bootstrap import PairedHoldout, paired_intervals, weighted_values
+from retrain.core.metrics import classification_metrics, rmspe
 from sklearn.metrics import roc_auc_score
 
 

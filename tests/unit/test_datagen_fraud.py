@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from retrain.config import load_model_config
-from retrain.datagen.fraud import (
+from retrain_dev.datagen.fraud import (
     COLUMNS,
     IMPLAUSIBLE_AMOUNT,
     MAX_PLAUSIBLE_AMOUNT,

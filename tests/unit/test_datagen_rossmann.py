@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from retrain.config import expectations_dir, load_model_config
-from retrain.datagen import rossmann as R
-from retrain.frames import from_bytes
+from retrain.core.frames import from_bytes
 from retrain.validation import run_suite
+from retrain_dev.datagen import rossmann as R
 
 REAL_STORE_TABLE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "rossmann_store.csv"
 MONDAY = dt.date(2015, 6, 1)
@@ -55,7 +55,7 @@ def test_store_table_dtypes_match_the_real_table_read_from_csv(table):
     assert list(real.columns) == list(table.columns)
     assert real.dtypes.to_dict() == table.dtypes.to_dict()
     # and survives the landing round trip as CSV unchanged
-    from retrain.frames import to_bytes
+    from retrain.core.frames import to_bytes
 
     assert from_bytes(to_bytes(table, "csv"), "csv").dtypes.to_dict() == real.dtypes.to_dict()
 

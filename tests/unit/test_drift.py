@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from retrain.config import TriggerConfig
-from retrain.drift import (
+from retrain.core.drift import (
     PSI_EPSILON,
     DriftReport,
     feature_drift,

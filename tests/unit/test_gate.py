@@ -6,7 +6,7 @@ import json
 
 import pytest
 from retrain.config import GateConfig
-from retrain.gate import evaluate_gate
+from retrain.core.gate import evaluate_gate
 
 FRAUD = GateConfig(minimums={"recall": 0.60, "roc_auc": 0.80}, max_relative_regression={"roc_auc": 0.05})
 CHALLENGER = {"recall": 0.72, "roc_auc": 0.91, "cost_per_1k": 9000.0}
@@ -158,9 +158,9 @@ def test_champion_trained_on_the_holdout_is_not_a_regression_baseline():
 
 # ---------------------------------------------------------------- paired comparison vs the champion
 import numpy as np  # noqa: E402
-from retrain.bootstrap import PairedHoldout  # noqa: E402
-from retrain.gate import format_comparison  # noqa: E402
-from retrain.metrics import classification_metrics  # noqa: E402
+from retrain.core.bootstrap import PairedHoldout  # noqa: E402
+from retrain.core.gate import format_comparison  # noqa: E402
+from retrain.core.metrics import classification_metrics  # noqa: E402
 
 PAIRED = GateConfig(
     minimums={"recall": 0.60, "roc_auc": 0.80},

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 
 import pytest
+from retrain.core.logtables import gate_table, training_table
 from retrain.errors import DataValidationError, GateRejected, MissingInputError
-from retrain.logtables import gate_table, training_table
 
 CANDIDATES = [
     {"name": "hist_gradient_boosting", "cv_mean": 0.9612, "cv_std": 0.004, "fit_seconds": 6.24,
@@ -46,7 +46,7 @@ def test_gate_table_lists_every_rule_with_both_models():
                                    GateRejected("evaluation gate rejected the challenger:\n  - recall 0.5 < 0.6")])
 def test_a_verdict_fails_the_task_with_its_report_once(error, caplog):
     from airflow.sdk.exceptions import AirflowFailException
-    from retrain.tasks import _airflow_errors
+    from retrain.airflow.tasks import _airflow_errors
 
     @_airflow_errors
     def step():
@@ -61,7 +61,7 @@ def test_a_verdict_fails_the_task_with_its_report_once(error, caplog):
 
 def test_other_deterministic_errors_keep_their_cause():
     from airflow.sdk.exceptions import AirflowFailException
-    from retrain.tasks import _airflow_errors
+    from retrain.airflow.tasks import _airflow_errors
 
     @_airflow_errors
     def step():

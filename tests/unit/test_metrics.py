@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from retrain.metrics import (
+from retrain.core.metrics import (
     HIGHER_IS_BETTER,
     classification_metrics,
     higher_is_better,

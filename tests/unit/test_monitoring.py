@@ -6,10 +6,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from retrain.airflow.notes import run_note
 from retrain.errors import ConfigError
 from retrain.monitoring.gate_rate import MonitoringConfig, gate_failure_rate, next_alert_state, upsert_run
-from retrain.notes import run_note
-from retrain.summary import build_summary, champion_metric, pick_run
+from retrain.pipeline.summary import build_summary, champion_metric, pick_run
 
 
 def runs(*verdicts: str) -> list[dict]:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from retrain.approval import approval_body, decision_record
-from retrain.assets import champion_event
+from retrain.airflow.approval import approval_body, decision_record
+from retrain.airflow.assets import champion_event
+from retrain.airflow.deadline import deadline_interval
 from retrain.config import DEFAULT_MODELS_DIR, ScheduleConfig, parse_model_config
-from retrain.deadline import deadline_interval
+from retrain.core.outcome import summarise
 from retrain.errors import ConfigError
 from retrain.keys import Keys
-from retrain.outcome import summarise
 from retrain.registry import Slot, Slots
 
 V1, V2 = "2026-W02-aaaaaaaa", "2026-W03-bbbbbbbb"
@@ -105,8 +105,8 @@ def test_new_config_fields_default_and_validate():
 
 
 def test_only_pointer_moves_are_announced_and_a_lost_announcement_is_repaired_once():
+    from retrain.pipeline.steps import champion_event as event_for
     from retrain.registry import PromotionResult, RollbackResult
-    from retrain.steps import champion_event as event_for
 
     mine = Slots("fraud", champion=Slot(V2, "2026-01-12", "run_2"), previous=Slot(V1, "2026-01-05", "run_1"),
                  generation=2, updated_by={"action": "promote", "run_id": "run_2", "reason": "passed"})

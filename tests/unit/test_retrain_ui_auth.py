@@ -11,7 +11,7 @@ ROUTES = ["/", "/models/fraud", "/models/nope", "/api/models/fraud", "/api/model
 @pytest.fixture(scope="module")
 def client():
     from fastapi.testclient import TestClient
-    from retrain.airflow_ui.app import app
+    from retrain.airflow.ui.app import app
 
     return TestClient(app)
 
@@ -28,7 +28,7 @@ def test_the_plugin_mounts_the_app_and_one_menu_entry_per_model():
     import importlib.util
     from pathlib import Path
 
-    from retrain.airflow_ui.app import URL_PREFIX, app
+    from retrain.airflow.ui.app import URL_PREFIX, app
     from retrain.config import load_all_models
 
     path = Path(__file__).resolve().parents[2] / "plugins" / "retrain_ui.py"

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from retrain.config import load_model_config
+from retrain.core.schedule_range import OutsideSchedule, require_scheduled_week
 from retrain.errors import ConfigError
 from retrain.families import get_family
 from retrain.families import sales as S
-from retrain.schedule_range import OutsideSchedule, require_scheduled_week
 
 CFG = load_model_config("rossmann")
 

@@ -9,8 +9,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from retrain.datagen import rossmann_import as imp
 from retrain.families import sales as S
+from retrain.importers import rossmann as imp
 
 if not imp.REFERENCE_SALES.is_file() or not imp.REFERENCE_STORES.is_file():
     pytest.skip(f"the real Rossmann reference data is not in {imp.REFERENCE_DIR}", allow_module_level=True)
@@ -114,9 +114,9 @@ def test_a_window_less_than_a_year_after_the_data_starts_still_trains(rows, stor
     import dataclasses
 
     from retrain.config import load_model_config
+    from retrain.core.features import split_out_of_time
+    from retrain.core.training import fit_with_preprocessor
     from retrain.families import get_family
-    from retrain.features import split_out_of_time
-    from retrain.training import fit_with_preprocessor
 
     plan = imp.plan_import(rows)
 

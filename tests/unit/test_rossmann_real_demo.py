@@ -4,7 +4,7 @@ before it starts anything."""
 from __future__ import annotations
 
 from retrain.cli import main
-from retrain.datagen import rossmann_import as imp
+from retrain.importers import rossmann as imp
 
 
 def test_real_demo_without_the_reference_file_says_what_to_do(tmp_path, monkeypatch, capsys):

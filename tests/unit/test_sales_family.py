@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from retrain.config import expectations_dir, load_model_config
-from retrain.datagen import rossmann as R
+from retrain.core.features import split_out_of_time
+from retrain.core.metrics import higher_is_better, rmspe
 from retrain.errors import MissingInputError
 from retrain.families import get_family
 from retrain.families import sales as S
-from retrain.features import split_out_of_time
-from retrain.metrics import higher_is_better, rmspe
+from retrain_dev.datagen import rossmann as R
 
 REAL_STORE_TABLE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "rossmann_store.csv"
 WEEK = dt.date(2015, 6, 8)
@@ -264,7 +264,7 @@ def test_cv_is_time_ordered_newest_weeks_validated_on_earlier_ones(stores, famil
 
 
 def test_model_beats_the_seasonal_naive_baseline_by_a_clear_margin(family):
-    from retrain.training import fit_with_preprocessor
+    from retrain.core.training import fit_with_preprocessor
 
     stores = R.generate_store_table(60)
     frame = family.window_frame(FakeLoader(stores, landed_weeks()), CFG, WEEK)

@@ -9,11 +9,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from retrain import training
 from retrain.config import Candidate, load_model_config
-from retrain.datagen.fraud import WeekSpec, generate_week
-from retrain.families import get_family
-from retrain.training import (
+from retrain.core import training
+from retrain.core.training import (
     MIN_RUNG_ROWS,
     CandidateResult,
     clearly_worse,
@@ -21,6 +19,8 @@ from retrain.training import (
     rung_sizes,
     train_candidates,
 )
+from retrain.families import get_family
+from retrain_dev.datagen.fraud import WeekSpec, generate_week
 
 FRAUD = load_model_config("fraud")
 TREE = "sklearn.tree.DecisionTreeClassifier"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 from retrain.config import TriggerConfig
-from retrain.drift import DriftReport
-from retrain.triggers import TriggerInputs, decide
+from retrain.core.drift import DriftReport
+from retrain.core.triggers import TriggerInputs, decide
 
 CFG = TriggerConfig(
     psi_features=("amount", "velocity"),

@@ -18,7 +18,6 @@ from retrain.config import (
     WindowChecks,
     load_model_config,
 )
-from retrain.datagen.fraud import COLUMNS as FRAUD_BATCH_COLUMNS
 from retrain.errors import ConfigError, DataValidationError
 from retrain.validation import (
     CRITICAL,
@@ -32,6 +31,7 @@ from retrain.validation import (
     window_checks,
 )
 from retrain.validation.suite import build_gx_suite
+from retrain_dev.datagen.fraud import COLUMNS as FRAUD_BATCH_COLUMNS
 
 SUITE = DEFAULT_EXPECTATIONS_DIR / "fraud_weekly_batch.json"
 COLUMNS = list(FRAUD_BATCH_COLUMNS)  # the batch schema, defined once by the generator
