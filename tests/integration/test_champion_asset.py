@@ -209,7 +209,7 @@ def test_an_on_call_rollback_starts_one_consumer_run_that_scores_with_the_restor
 
 
 def test_every_outcome_and_prediction_says_which_code_ran_it(story):
-    from retrain.pipeline.steps import bundle_version
+    from retrain.pipeline.run import bundle_version
 
     for label in ("w1", "w1 again", "w2", "w3"):
         assert story["steps"][label]["outcome"]["bundle_version"] == bundle_version(), label

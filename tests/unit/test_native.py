@@ -105,7 +105,7 @@ def test_new_config_fields_default_and_validate():
 
 
 def test_only_pointer_moves_are_announced_and_a_lost_announcement_is_repaired_once():
-    from retrain.pipeline.steps import champion_event as event_for
+    from retrain.pipeline.run import champion_event as event_for
     from retrain.registry import PromotionResult, RollbackResult
 
     mine = Slots("fraud", champion=Slot(V2, "2026-01-12", "run_2"), previous=Slot(V1, "2026-01-05", "run_1"),

@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from retrain.pipeline.steps import missing_columns_message
+from retrain.pipeline.evaluate_triggers import missing_columns_message
 
 
 def test_pandas_key_error_becomes_a_list_of_missing_columns():

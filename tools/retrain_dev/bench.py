@@ -162,8 +162,8 @@ def _single_fit(ctx) -> dict:
     features = steps.store.get_json(ctx.artifact("features/manifest.json"))
     winner = steps.store.get_json(ctx.artifact("challenger/manifest.json"))["winner"]
     candidate = next(c for c in cfg.training.candidates if c.name == winner)
-    train = steps._run_frame(features, "features/train.parquet")
-    preprocessor = steps._run_model(features, "features/preprocessor.joblib")
+    train = steps.run_frame(features, "features/train.parquet")
+    preprocessor = steps.run_model(features, "features/preprocessor.joblib")
     X = preprocessor.transform(train[steps.family.feature_columns(cfg)])
     y = steps.family.target(train, cfg)
     estimator = make_estimator(candidate)

@@ -66,7 +66,7 @@ def score_newest_batch(store: S3Store, keys: Keys, cfg: ModelConfig, run_id: str
     from retrain.core.frames import to_bytes
     from retrain.families import get_family
     from retrain.pipeline.loader import LandingLoader
-    from retrain.pipeline.steps import bundle_version
+    from retrain.pipeline.run import bundle_version
     from retrain.storage.integrity import fingerprint
 
     slots, model = load_champion(store, keys)

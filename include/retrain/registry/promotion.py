@@ -7,9 +7,9 @@ import datetime as dt
 import logging
 from typing import Any
 
+import retrain.registry.audit as audit
 from retrain.errors import ConflictError, IntegrityError, RegistryError
 from retrain.keys import Keys, version_id
-from retrain.registry import audit
 from retrain.registry.audit import change_event_id, change_record, history, refusal_record, write_record
 from retrain.registry.slots import (
     ALREADY_PROMOTED,

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import retrain.registry.audit as audit
 from retrain.errors import ConflictError, IntegrityError, ModelLoadError, RegistryError, TransientStorageError
 from retrain.keys import Keys
-from retrain.registry import audit
 from retrain.registry.audit import change_event_id, change_record, write_record
 from retrain.registry.slots import (
     ALREADY_ROLLED_BACK,
