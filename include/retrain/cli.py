@@ -22,14 +22,22 @@ import sys
 DEV_MISSING = "dev tooling not installed: `retrain {command}` needs the retrain_dev package (tools/; `make install`)"
 
 
-def _dev(module: str, command: str):
-    """A module of the dev tooling, imported only when a dev command runs (the image has none)."""
+def _dev_module(module: str):
+    """A module of the dev tooling (retrain_dev, tools/), or None where it is not installed (the image)."""
     try:
         return importlib.import_module(f"retrain_dev.{module}")
     except ModuleNotFoundError as exc:
         if exc.name not in ("retrain_dev", f"retrain_dev.{module}"):
             raise
-        raise SystemExit(DEV_MISSING.format(command=command)) from None
+        return None
+
+
+def _dev(module: str, command: str):
+    """The dev tooling a dev command runs, imported only then; a clear exit without it."""
+    found = _dev_module(module)
+    if found is None:
+        raise SystemExit(DEV_MISSING.format(command=command))
+    return found
 
 
 def _date(value: str) -> dt.date:
@@ -43,12 +51,9 @@ def _date(value: str) -> dt.date:
 def _store():
     from retrain.storage import S3Store
 
-    try:
-        from retrain_dev.devstack import STACK_ENV_FILE, use_stack_if_unconfigured
-    except ModuleNotFoundError:  # production: no dev stack to fall back to
-        return S3Store.from_env()
-    if use_stack_if_unconfigured():  # no S3 connection configured: the running `make up` stack's
-        print(f"(using the local stack's S3 from {STACK_ENV_FILE})", file=sys.stderr)
+    devstack = _dev_module("devstack")  # None in production: no local stack to fall back to
+    if devstack is not None and devstack.use_stack_if_unconfigured():  # no S3 connection: `make up`'s
+        print(f"(using the local stack's S3 from {devstack.STACK_ENV_FILE})", file=sys.stderr)
     return S3Store.from_env()
 
 

@@ -146,7 +146,7 @@ class Alert:
 
 
 # ------------------------------------------------------------------------------- settings
-def _split(value: Any) -> list[str]:
+def split_addresses(value: Any) -> list[str]:
     if value is None:
         return []
     items = re.split(r"\s*[,;]\s*", value) if isinstance(value, str) else [str(v) for v in value]
@@ -157,15 +157,15 @@ def recipients(cfg: ModelConfig) -> list[str]:
     """Deployment override (per model, then global) or the model config's `alerts.email`."""
     for var in (f"{ENV_EMAIL}_{cfg.name.upper()}", ENV_EMAIL):
         if os.environ.get(var, "").strip():
-            return _split(os.environ[var])
-    return _split(cfg.alerts.get("email"))
+            return split_addresses(os.environ[var])
+    return split_addresses(cfg.alerts.get("email"))
 
 
 def smtp_conn_id(cfg: ModelConfig) -> str:
     return os.environ.get(ENV_SMTP_CONN) or cfg.alerts.get("smtp_conn_id") or DEFAULT_SMTP_CONN_ID
 
 
-def _ui_base_url() -> str | None:
+def ui_base_url() -> str | None:
     """Airflow 3's `[api] base_url` (AIRFLOW__API__BASE_URL); None when not configured."""
     try:
         from airflow.sdk.configuration import conf
@@ -180,7 +180,7 @@ def _ui_base_url() -> str | None:
 
 def ui_url(dag_id: str, run_id: str, task_id: str, map_index: int | None = None,
            try_number: int | None = None) -> str | None:
-    base = _ui_base_url()
+    base = ui_base_url()
     if not base:
         return None
     url = f"{base}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id)}"
@@ -275,7 +275,7 @@ def _exists(store, ctx, name: str) -> bool:
 
 
 # ----------------------------------------------------------------------- de-duplication
-class _Claim:
+class Claim:
     """The create-only marker that makes one callback (and only one) send an event's alert."""
 
     def __init__(self, store, key: str | None, alert: Alert):
@@ -372,7 +372,7 @@ class RetrainAlertNotifier(BaseNotifier):
             from retrain.storage import S3Store
 
             store = S3Store(Settings.from_env())
-        claim = _Claim(store, alert.marker_key, alert)
+        claim = Claim(store, alert.marker_key, alert)
         acquired = claim.acquire()
         if acquired is False:
             return

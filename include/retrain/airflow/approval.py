@@ -73,9 +73,9 @@ def build_approval_operator(cfg):
         the decision in approval.json."""
 
         def execute(self, context):
-            from retrain.airflow.tasks import _steps
+            from retrain.airflow.tasks import steps_for
 
-            steps = _steps(cfg.name, context)
+            steps = steps_for(cfg.name, context)
             if "backfill" in str(getattr(context["dag_run"], "run_type", "")).lower():
                 record = {"decision": "not_required", "reason": "backfill runs never wait for a human"}
                 steps.store.put_json(steps.ctx.artifact("approval.json"), {**steps.ctx.describe(), **record})
@@ -86,9 +86,9 @@ def build_approval_operator(cfg):
             return super().execute(context)
 
         def execute_complete(self, context, event):
-            from retrain.airflow.tasks import _steps
+            from retrain.airflow.tasks import steps_for
 
-            steps = _steps(cfg.name, context)
+            steps = steps_for(cfg.name, context)
             record = decision_record(event, cfg.promotion.approval_timeout_hours) if "error" not in event else {
                 "decision": "rejected", "timed_out": event.get("error_type") == "timeout",
                 "reason": str(event.get("error"))}

@@ -93,7 +93,7 @@ def _task_states(context) -> dict[str, str | None]:
     return {k: str(v) if v is not None else None for k, v in (states.get(dag_run.run_id) or {}).items()}
 
 
-def _steps(model: str, context):
+def steps_for(model: str, context):
     from retrain.pipeline.steps import Steps
 
     return Steps(run_context(model, context))
@@ -103,7 +103,7 @@ def _steps(model: str, context):
 def evaluate_triggers(model: str, **context) -> dict:
     params = context.get("params") or {}
     force = bool(params.get("force", False)) or _data_version(context) is not None  # a data version retrains
-    steps = _steps(model, context)
+    steps = steps_for(model, context)
     from retrain.core.schedule_range import require_scheduled_week
 
     require_scheduled_week(steps.ctx.cfg, steps.ctx.week)  # before the schedule: fail loudly, not empty
@@ -124,32 +124,32 @@ def choose_branch(model: str, **context) -> str:
 @_airflow_errors
 def skip(model: str, **context) -> dict:
     decision = context["ti"].xcom_pull(task_ids="evaluate_triggers") or {}
-    return _steps(model, context).skip(decision)
+    return steps_for(model, context).skip(decision)
 
 
 @_airflow_errors
 def validate_data(model: str, **context) -> dict:
-    return _steps(model, context).validate(data_version=_data_version(context))
+    return steps_for(model, context).validate(data_version=_data_version(context))
 
 
 @_airflow_errors
 def build_features(model: str, **context) -> dict:
-    return _steps(model, context).build_features(data_version=_data_version(context))
+    return steps_for(model, context).build_features(data_version=_data_version(context))
 
 
 @_airflow_errors
 def train(model: str, **context) -> dict:
-    return _steps(model, context).train()
+    return steps_for(model, context).train()
 
 
 @_airflow_errors
 def evaluation_gate(model: str, **context) -> dict:
-    return _steps(model, context).evaluation_gate()
+    return steps_for(model, context).evaluation_gate()
 
 
 @_airflow_errors
 def promote(model: str, **context) -> dict:
-    result = _steps(model, context).promote()
+    result = steps_for(model, context).promote()
     _announce_champion(model, context, result)
     return result
 
@@ -166,7 +166,7 @@ def _announce_champion(model: str, context, result: dict) -> None:
 def smoke_test(model: str, **context) -> dict:
     from airflow.sdk.exceptions import AirflowSkipException
 
-    result = _steps(model, context).smoke_test()
+    result = steps_for(model, context).smoke_test()
     if result["status"] == "skipped":
         raise AirflowSkipException(result["reason"])
     return result
@@ -177,7 +177,7 @@ def rollback(model: str, **context) -> dict:
     """Runs when smoke_test failed (or an earlier task did): roll back only this run's promotion."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    steps = _steps(model, context)
+    steps = steps_for(model, context)
     smoke_state = _task_states(context).get("smoke_test")
     if smoke_state != "failed":  # an earlier task failed (upstream_failed): not a failed promotion
         raise AirflowSkipException(f"smoke_test is {smoke_state}, not failed: nothing to roll back")
@@ -207,7 +207,7 @@ def record_outcome(model: str, **context) -> dict:
     )
     from retrain.pipeline.batch_alerts import alert_batch_warnings  # once per batch content, skip weeks too
 
-    steps = _steps(model, context)
+    steps = steps_for(model, context)
     outcome = steps.record_outcome(_task_states(context))
     alert_batch_warnings(steps.ctx.cfg, steps.ctx, steps.store, outcome)
     context["ti"].xcom_push(key=NOTE_XCOM_KEY, value=after_outcome(steps, outcome))
@@ -220,7 +220,7 @@ def record_outcome(model: str, **context) -> dict:
 @_airflow_errors
 def manual_rollback(model: str, **context) -> dict:
     params = context.get("params") or {}
-    result = _steps(model, context).manual_rollback(
+    result = steps_for(model, context).manual_rollback(
         reason=str(params.get("reason") or "").strip(),
         to_version=(str(params.get("to_version")).strip() or None) if params.get("to_version") else None,
         dry_run=bool(params.get("dry_run", False)),
@@ -237,7 +237,7 @@ def manual_rollback_smoke_test(model: str, **context) -> dict:
     result = context["ti"].xcom_pull(task_ids="rollback") or {}
     if result.get("dry_run"):
         raise AirflowSkipException("dry run: nothing was changed, nothing to smoke-test")
-    return _steps(model, context).smoke_test_current(result)
+    return steps_for(model, context).smoke_test_current(result)
 
 
 # ------------------------------------------------------------------ score_<model> (champion consumer)

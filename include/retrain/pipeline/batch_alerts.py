@@ -5,7 +5,7 @@ ended cleanly: a failed run's alert links outcome.json, which lists the warnings
 batch content: the de-duplication marker sits beside the batch's validation record (keyed on
 week and sha256), so a cleared re-run, or a later run reading the same bytes, stays silent,
 while a re-landed (different) batch alerts again. The claim/send/settle protocol is the
-failure alerts' (retrain.airflow.alerts._Claim): at most once per marker.
+failure alerts' (retrain.airflow.alerts.Claim): at most once per marker.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def build_warning_alert(ctx, store, outcome: dict):
 
 def alert_batch_warnings(cfg: ModelConfig, ctx, store, outcome: dict, notifier=None) -> str:
     """Send the warning alert once per batch content; returns what happened (for the log/tests)."""
-    from retrain.airflow.alerts import RetrainAlertNotifier, _Claim, recipients
+    from retrain.airflow.alerts import Claim, RetrainAlertNotifier, recipients
 
     if not outcome.get("ok"):  # the run's failure alert already goes out, with outcome.json listing them
         return "run failed: in its failure alert"
@@ -54,7 +54,7 @@ def alert_batch_warnings(cfg: ModelConfig, ctx, store, outcome: dict, notifier=N
     if not to:
         log.warning("BATCH WARNINGS (no recipients configured; logged only)\n%s", alert.text())
         return "logged"
-    claim = _Claim(store, alert.marker_key, alert)
+    claim = Claim(store, alert.marker_key, alert)
     if claim.acquire() is False:
         return "already sent"
     try:

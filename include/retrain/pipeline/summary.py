@@ -142,19 +142,19 @@ def fingerprint(outcome: dict) -> str:
 
 # -------------------------------------------------------------------------------- effects
 def summary_recipients(cfg) -> list[str]:
-    from retrain.airflow.alerts import _split
+    from retrain.airflow.alerts import split_addresses
     from retrain.monitoring.gate_rate import MonitoringConfig
 
     for var in (f"{ENV_SUMMARY_EMAIL}_{cfg.name.upper()}", ENV_SUMMARY_EMAIL):
         if os.environ.get(var, "").strip():
-            return _split(os.environ[var])
-    return _split(list(MonitoringConfig.from_model(cfg).summary_email or ()))
+            return split_addresses(os.environ[var])
+    return split_addresses(list(MonitoringConfig.from_model(cfg).summary_email or ()))
 
 
 def page_url(model: str) -> str | None:
-    from retrain.airflow.alerts import _ui_base_url
+    from retrain.airflow.alerts import ui_base_url
 
-    base = _ui_base_url()
+    base = ui_base_url()
     return base + PAGE_PATH.format(model=model) if base else None
 
 
