@@ -58,7 +58,7 @@ test: install
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 lint: install
-	$(BIN)/ruff check dags include plugins tests
+	$(BIN)/ruff check dags include plugins tests tools
 
 bench: install
 	$(BIN)/python -m retrain_dev.bench

@@ -9,8 +9,10 @@ protocol (base.py).
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-from retrain.families.base import Family
+if TYPE_CHECKING:  # loading a config imports no module of retrain.families but this one
+    from retrain.families.base import Family
 
 _FAMILIES = {
     "binary_classifier": "retrain.families.binary:BinaryClassifierFamily",
@@ -30,5 +32,3 @@ def get_family(name: str) -> Family:
 def known_families() -> list[str]:
     return sorted(_FAMILIES)
 
-
-__all__ = ["Family", "get_family", "known_families"]

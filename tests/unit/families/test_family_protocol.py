@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from retrain.families import Family, get_family, known_families
+from retrain.families import get_family, known_families
+from retrain.families.base import Family
 
 
 @pytest.mark.parametrize("name", known_families())

@@ -15,7 +15,7 @@ from retrain.core.frames import from_bytes
 from retrain.validation import run_suite
 from retrain_dev.datagen import rossmann as R
 
-REAL_STORE_TABLE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "rossmann_store.csv"
+REAL_STORE_TABLE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "rossmann_store.csv"
 MONDAY = dt.date(2015, 6, 1)
 
 

@@ -31,7 +31,7 @@ def test_the_plugin_mounts_the_app_and_one_menu_entry_per_model():
     from retrain.airflow.ui.app import URL_PREFIX, app
     from retrain.config import load_all_models
 
-    path = Path(__file__).resolve().parents[2] / "plugins" / "retrain_ui.py"
+    path = Path(__file__).resolve().parents[3] / "plugins" / "retrain_ui.py"
     spec = importlib.util.spec_from_file_location("retrain_ui_plugin", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -19,7 +19,7 @@ from retrain.families import get_family
 from retrain.families import sales as S
 from retrain_dev.datagen import rossmann as R
 
-REAL_STORE_TABLE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "rossmann_store.csv"
+REAL_STORE_TABLE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "rossmann_store.csv"
 WEEK = dt.date(2015, 6, 8)
 CFG = load_model_config("rossmann")
 
