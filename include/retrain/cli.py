@@ -1,11 +1,14 @@
 """`retrain` command line: registry inspection, reports, real-data import; and, where the dev tooling
 (`retrain_dev`, tools/) is installed, synthetic data, the demo and a local stack.
 
-    retrain data generate --model fraud --start 2026-01-05 --weeks 12 --scenario drift_from_week_8
     retrain data import --model rossmann --sales train.parquet --stores store.csv [--from D --to D]
     retrain registry show --model fraud [--json]
     retrain registry history --model fraud [--json]
     retrain report --model fraud --out report.html
+
+Dev tooling only (imported when the command runs; "dev tooling not installed" in the image):
+
+    retrain data generate --model fraud --start 2026-01-05 --weeks 12 --scenario drift_from_week_8
     retrain demo --model fraud --start 2026-01-05 --weeks 12 --scenario demo
     retrain dev up | down
 """
