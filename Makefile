@@ -58,11 +58,11 @@ test: install
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 lint: install
-	$(BIN)/ruff check dags include plugins tests
+	$(BIN)/ruff check dags include plugins tests tools
 
 bench: install
-	$(BIN)/python -m retrain.bench
-	$(BIN)/python -m retrain.bench_rossmann_real
+	$(BIN)/python -m retrain_dev.bench
+	$(BIN)/python -m retrain_dev.bench_rossmann_real
 
 up: install
 	@$(BIN)/retrain dev up

@@ -5,6 +5,6 @@ Airflow drops and marks stale every DAG of a file that fails to import: the week
 rollback DAGs of the models whose configs are fine must stay in files that import cleanly.
 """
 
-from retrain.model_dags import raise_for_broken_models
+from retrain.airflow.model_dags import raise_for_broken_models
 
 raise_for_broken_models()

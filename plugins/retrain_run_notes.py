@@ -1,6 +1,6 @@
 """Copies each weekly run's story (the XCom `run_note` of `record_outcome`) onto its DAG run note.
 
-Why a listener: a task cannot set its own run's note in Airflow 3.3 (see retrain.notes). The
+Why a listener: a task cannot set its own run's note in Airflow 3.3 (see retrain.airflow.notes). The
 scheduler calls `on_dag_run_success` / `on_dag_run_failed` inside `DagRun.update_state`, with
 the run attached to its session, so setting `dag_run.note` here is committed with the run's
 final state. Light at import (the scheduler loads it); never raises (a note is a courtesy).
@@ -16,7 +16,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 log = logging.getLogger(__name__)
 
-NOTE_XCOM_KEY = "run_note"  # retrain.notes.NOTE_XCOM_KEY
+NOTE_XCOM_KEY = "run_note"  # retrain.airflow.notes.NOTE_XCOM_KEY
 NOTE_TASK = "record_outcome"
 DAG_PREFIX = "retrain_"
 

@@ -1,11 +1,11 @@
-"""Registers the "Model retraining" page: the app lives in retrain.airflow_ui (it checks the
+"""Registers the "Model retraining" page: the app lives in retrain.airflow.ui (it checks the
 Airflow user itself); here only the mount point and one menu entry per model."""
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
-from retrain.airflow_ui.app import URL_PREFIX, app
-from retrain.model_dags import usable_models
+from retrain.airflow.model_dags import usable_models
+from retrain.airflow.ui.app import URL_PREFIX, app
 
 
 class RetrainUIPlugin(AirflowPlugin):

@@ -31,12 +31,12 @@ os.environ.update(
         # every in-process parse writes its DAG (and activates its assets), however recent the last write
         "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0",
         "GX_ANALYTICS_ENABLED": "False",
-        "RETRAIN_DEADLINE_ALERTS": "0",  # dag.test() cannot run DAGs with deadline alerts (retrain.deadline)
+        "RETRAIN_DEADLINE_ALERTS": "0",  # dag.test() cannot run DAGs with deadline alerts (retrain.airflow.deadline)
     }
 )
 
 from retrain.config import Settings  # noqa: E402  (after the Airflow env is set)
-from retrain.local_s3 import MotoServer, local_env  # noqa: E402
+from retrain_dev.local_s3 import MotoServer, local_env  # noqa: E402
 
 
 def pytest_sessionfinish(session, exitstatus):

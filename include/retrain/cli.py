@@ -1,10 +1,14 @@
-"""`retrain` command line: synthetic data, registry inspection, the demo and a local stack.
+"""`retrain` command line: registry inspection, reports, real-data import; and, where the dev tooling
+(`retrain_dev`, tools/) is installed, synthetic data, the demo and a local stack.
 
-    retrain data generate --model fraud --start 2026-01-05 --weeks 12 --scenario drift_from_week_8
     retrain data import --model rossmann --sales train.parquet --stores store.csv [--from D --to D]
     retrain registry show --model fraud [--json]
     retrain registry history --model fraud [--json]
     retrain report --model fraud --out report.html
+
+Dev tooling only (imported when the command runs; "dev tooling not installed" in the image):
+
+    retrain data generate --model fraud --start 2026-01-05 --weeks 12 --scenario drift_from_week_8
     retrain demo --model fraud --start 2026-01-05 --weeks 12 --scenario demo
     retrain dev up | down
 """
@@ -14,8 +18,29 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib
 import json
 import sys
+
+DEV_MISSING = "dev tooling not installed: `retrain {command}` needs the retrain_dev package (tools/; `make install`)"
+
+
+def _dev_module(module: str):
+    """A module of the dev tooling (retrain_dev, tools/), or None where it is not installed (the image)."""
+    try:
+        return importlib.import_module(f"retrain_dev.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("retrain_dev", f"retrain_dev.{module}"):
+            raise
+        return None
+
+
+def _dev(module: str, command: str):
+    """The dev tooling a dev command runs, imported only then; a clear exit without it."""
+    found = _dev_module(module)
+    if found is None:
+        raise SystemExit(DEV_MISSING.format(command=command))
+    return found
 
 
 def _date(value: str) -> dt.date:
@@ -27,11 +52,11 @@ def _date(value: str) -> dt.date:
 
 
 def _store():
-    from retrain.devstack import STACK_ENV_FILE, use_stack_if_unconfigured
     from retrain.storage import S3Store
 
-    if use_stack_if_unconfigured():  # no S3 connection configured: the running `make up` stack's
-        print(f"(using the local stack's S3 from {STACK_ENV_FILE})", file=sys.stderr)
+    devstack = _dev_module("devstack")  # None in production: no local stack to fall back to
+    if devstack is not None and devstack.use_stack_if_unconfigured():  # no S3 connection: `make up`'s
+        print(f"(using the local stack's S3 from {devstack.STACK_ENV_FILE})", file=sys.stderr)
     return S3Store.from_env()
 
 
@@ -57,7 +82,8 @@ def _logs_to_stderr():
 
 def cmd_data_generate(args) -> int:
     from retrain.config import load_model_config
-    from retrain.datagen.landing import land_weeks
+
+    land_weeks = _dev("datagen.landing", "data generate").land_weeks
 
     cfg = load_model_config(args.model)
     store = _store()
@@ -72,7 +98,7 @@ def cmd_data_generate(args) -> int:
 
 def cmd_data_import(args) -> int:
     from retrain.config import load_model_config
-    from retrain.datagen import rossmann_import as imp
+    from retrain.importers import rossmann as imp
 
     cfg = load_model_config(args.model)
     plan = imp.plan_import(imp.read_table(args.sales), start=args.date_from, end=args.date_to)
@@ -91,7 +117,7 @@ def cmd_registry(args) -> int:
     from retrain import registry
     from retrain.config import Settings, load_model_config
     from retrain.keys import Keys
-    from retrain.registry_report import format_history, format_slots
+    from retrain.registry.report import format_history, format_slots
 
     with _logs_to_stderr():
         cfg = load_model_config(args.model)
@@ -120,15 +146,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from retrain.demo import run_demo
-
-    return run_demo(model=args.model, start=args.start, weeks=args.weeks, scenario=args.scenario,
+    return _dev("demo", "demo").run_demo(model=args.model, start=args.start, weeks=args.weeks, scenario=args.scenario,
                     rows=args.rows, history_weeks=args.history_weeks, real=args.real, stores=args.stores)
 
 
 def cmd_dev(args) -> int:
-    from retrain import devstack
-
+    devstack = _dev("devstack", "dev")
     return devstack.up() if args.action == "up" else devstack.down()
 
 

@@ -1,6 +1,6 @@
 """Named error types of the bundle.
 
-The pure core raises these; the Airflow adapter (retrain.tasks) maps the deterministic
+The pure core raises these; the Airflow adapter (retrain.airflow.tasks) maps the deterministic
 ones (`DeterministicError`) to AirflowFailException so they are not retried, and lets
 transient storage errors propagate so Airflow retries them with backoff.
 """

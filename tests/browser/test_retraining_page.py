@@ -48,10 +48,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def story(moto_server, airflow_db):
     from airflow.dag_processing.dagbag import DagBag
-    from retrain.datagen.landing import land_weeks
-    from retrain.demo import run_weeks
-    from retrain.frames import from_bytes, to_bytes
+    from retrain.core.frames import from_bytes, to_bytes
     from retrain.storage import S3Store
+    from retrain_dev.datagen.landing import land_weeks
+    from retrain_dev.demo import run_weeks
 
     bucket = f"retrain-ui-{uuid.uuid4().hex[:8]}"
     saved = os.environ.get("RETRAIN_BUCKET")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pendulum
 import pytest
+from retrain.airflow.notes import backfill_dates
+from retrain.airflow.tasks import data_week
 from retrain.config import load_model_config
-from retrain.notes import backfill_dates
-from retrain.tasks import data_week
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from retrain.airflow.dag_factory import DEFAULT_ARGS
 from retrain.config import load_all_models
-from retrain.dag_factory import DEFAULT_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((ROOT / "dags").glob("*.py"))
@@ -44,7 +44,7 @@ def test_one_weekly_and_one_rollback_dag_per_model_config(dagbag):
 
 def test_scoring_dags_run_on_their_champion_asset_and_by_hand(dagbag):
     from airflow.sdk import Asset, AssetAlias
-    from retrain.assets import champion_uri
+    from retrain.airflow.assets import champion_uri
 
     for cfg in load_all_models():
         dag = dagbag.dags[cfg.scoring_dag_id]
@@ -98,7 +98,7 @@ def test_only_tasks_that_decide_nothing_on_s3_run_without_retries(dagbag):
             assert task.retries == expected, (weekly.dag_id, task.task_id, task.retries)
         assert task.retry_exponential_backoff, (weekly.dag_id, task.task_id)
         rollback = dagbag.dags[cfg.rollback_dag_id]
-        # once each: a retried on-call swap re-plans and finds "already rolled back" (retrain.oncall)
+        # once each: a retried on-call swap re-plans and finds "already rolled back" (retrain.pipeline.oncall)
         assert {t.task_id: t.retries for t in rollback.tasks} == {"rollback": 1, "smoke_test": 1}
 
 
@@ -140,7 +140,7 @@ def test_dag_files_only_wire():
         tree = ast.parse(path.read_text())
         modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        assert modules <= {"retrain.config", "retrain.dag_factory", "retrain.model_dags"}, (path.name, modules)
+        assert modules <= {"retrain.config", "retrain.airflow.dag_factory", "retrain.airflow.model_dags"}, (path.name, modules)
 
 
 def _package_import_graph() -> dict[str, set[str]]:
@@ -162,7 +162,7 @@ def _package_import_graph() -> dict[str, set[str]]:
 
 def test_package_has_no_import_cycles():
     graph = _package_import_graph()
-    assert "retrain.steps" in graph and "retrain.config" in graph
+    assert "retrain.pipeline.steps" in graph and "retrain.config" in graph
     state: dict[str, int] = {}
 
     def visit(node: str, stack: list[str]):
@@ -180,11 +180,13 @@ def test_package_has_no_import_cycles():
 
 
 def test_airflow_is_imported_only_by_the_adapter_modules():
-    allowed = {"retrain.tasks", "retrain.dag_factory", "retrain.model_dags", "retrain.timetable", "retrain.storage",
-               "retrain.alerts", "retrain.demo", "retrain.devstack", "retrain.cli",
-               "retrain.assets",  # the champion Asset and its alias (SDK objects)
-               "retrain.approval", "retrain.deadline",  # HITL operator and deadline alert (SDK objects)
-               "retrain.airflow_ui.app"}  # the UI page's adapter to Airflow's auth manager
+    allowed = {"retrain.airflow.tasks", "retrain.airflow.dag_factory", "retrain.airflow.model_dags",
+               "retrain.timetable",  # stays at its path: DAGs serialize it as retrain.timetable.WeeklyTimetable
+               "retrain.storage.s3",  # the S3Hook client (the only S3 code)
+               "retrain.airflow.alerts", "retrain.cli",
+               "retrain.airflow.assets",  # the champion Asset and its alias (SDK objects)
+               "retrain.airflow.approval", "retrain.airflow.deadline",  # HITL operator and deadline alert (SDK objects)
+               "retrain.airflow.ui.app"}  # the UI page's adapter to Airflow's auth manager
     pkg = ROOT / "include" / "retrain"
     offenders = []
     for path in pkg.rglob("*.py"):

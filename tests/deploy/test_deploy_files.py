@@ -26,6 +26,7 @@ import stat
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -505,6 +506,36 @@ def test_dockerfile_has_no_dev_tools_or_secrets():
         if op in ("ENV", "ARG"):
             name = re.split(r"[=\s]", arg, maxsplit=1)[0]
             assert not is_secret_name(name), f"{op} {name}: secrets are runtime environment, not image layers"
+
+
+DEV_TOOLING = ("retrain_dev", "bench", "bench_rossmann", "bench_rossmann_real", "bench_scale", "demo", "devstack",
+               "local_s3", "datagen")
+
+
+def test_the_image_contains_no_dev_tooling(tmp_path):
+    """The dev tooling (tools/retrain_dev: demo, local stack, benchmarks, moto, synthetic data) never
+    reaches the image: nothing copies tools/, the build context excludes it, include/ holds none of it,
+    and the package as the image installs it (pyproject.toml + include/ only) is `retrain` alone."""
+    copies = [arg.split()[-2] for op, arg in dockerfile_instructions() if op == "COPY"]
+    assert set(copies) == {"requirements.lock", "pyproject.toml", "include/", "plugins/", "dags/"}
+    assert not any(line.strip().lstrip("!").startswith("tools") for line in DOCKERIGNORE.read_text().splitlines()
+                   if line.startswith("!"))
+    shipped = {p.relative_to(ROOT / "include").with_suffix("").as_posix() for p in (ROOT / "include").rglob("*.py")}
+    assert not {name for name in shipped if set(name.split("/")) & set(DEV_TOOLING)}
+    assert not [p for p in (ROOT / "include").rglob("*.py") if re.search(r"^\s*(from|import) moto\b", p.read_text(), re.M)]
+    assert (ROOT / "tools" / "retrain_dev" / "__init__.py").exists()  # ...it lives here, for the dev venv
+
+    image = tmp_path / "opt_airflow"  # what the Dockerfile copies before `pip install -e /opt/airflow`
+    image.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", image)
+    shutil.copytree(ROOT / "include", image / "include", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    code = ("from setuptools import build_meta; "
+            f"print(build_meta.build_wheel({str(tmp_path)!r}))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=image, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    names = zipfile.ZipFile(tmp_path / proc.stdout.strip().splitlines()[-1]).namelist()
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"retrain"}
 
 
 def test_dockerfile_labels_the_version():

@@ -72,7 +72,7 @@ def smtp_conn(port: int) -> str:
 @pytest.fixture(scope="module")
 def smtp_server():
     from aiosmtpd.controller import Controller
-    from retrain.local_s3 import free_port
+    from retrain_dev.local_s3 import free_port
 
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
@@ -102,8 +102,8 @@ def alert_env(smtp_server, moto_server):
 
 
 def land(store, cfg, week: dt.date, **spec) -> None:
-    from retrain.datagen import fraud
-    from retrain.frames import to_bytes
+    from retrain.core.frames import to_bytes
+    from retrain_dev.datagen import fraud
 
     frame = fraud.generate_week(week, fraud.WeekSpec(rows=ROWS, **spec), seed=42)
     store.put_bytes(Keys(cfg.name, Settings.from_env().prefix).landing(week, cfg.data.format),
@@ -113,7 +113,7 @@ def land(store, cfg, week: dt.date, **spec) -> None:
 @pytest.fixture(scope="module")
 def story(alert_env, smtp_server, airflow_db):
     from airflow.dag_processing.dagbag import DagBag
-    from retrain.demo import run_weeks
+    from retrain_dev.demo import run_weeks
 
     store, cfg, inbox = alert_env.store, alert_env.cfg, smtp_server.inbox
     land(store, cfg, HISTORY)
@@ -191,7 +191,7 @@ def put_outcome(alert_env, run_id: str, week: dt.date, outcome: str, reason: str
 
 
 def test_a_different_outcome_of_the_same_run_alerts_again(alert_env, smtp_server):
-    from retrain.alerts import failure_notifier
+    from retrain.airflow.alerts import failure_notifier
 
     run_id, week, notify = f"manual__{uuid.uuid4().hex[:8]}", WEEK_BROKEN, failure_notifier(alert_env.cfg)
     smtp_server.inbox.take()
@@ -209,13 +209,13 @@ def test_a_different_outcome_of_the_same_run_alerts_again(alert_env, smtp_server
 
 
 def test_no_recipients_logs_the_alert_and_sends_nothing(alert_env, smtp_server, caplog):
-    from retrain.alerts import failure_notifier
+    from retrain.airflow.alerts import failure_notifier
 
     run_id = f"manual__{uuid.uuid4().hex[:8]}"
     smtp_server.inbox.take()
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("RETRAIN_ALERT_EMAIL_FRAUD")
-        with caplog.at_level(logging.WARNING, logger="retrain.alerts"):
+        with caplog.at_level(logging.WARNING, logger="retrain.airflow.alerts"):
             failure_notifier(alert_env.cfg)(
                 fake_context(alert_env.cfg, run_id, WEEK_BROKEN, Exception("task train failed; see its log")))
     assert smtp_server.inbox.take() == []
@@ -225,8 +225,8 @@ def test_no_recipients_logs_the_alert_and_sends_nothing(alert_env, smtp_server, 
 
 def test_smtp_outage_is_logged_loudly_never_raised_and_retried_by_the_next_callback(
         alert_env, smtp_server, caplog):
-    from retrain.alerts import failure_notifier
-    from retrain.local_s3 import free_port
+    from retrain.airflow.alerts import failure_notifier
+    from retrain_dev.local_s3 import free_port
 
     run_id, week = f"manual__{uuid.uuid4().hex[:8]}", WEEK_BROKEN
     ctx = fake_context(alert_env.cfg, run_id, week, Exception("rollback refused: target checksum mismatch"),
@@ -235,7 +235,7 @@ def test_smtp_outage_is_logged_loudly_never_raised_and_retried_by_the_next_callb
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIRFLOW_CONN_SMTP_DOWN", smtp_conn(free_port()))  # nothing listens there
         mp.setenv("RETRAIN_ALERT_SMTP_CONN_ID", "smtp_down")
-        with caplog.at_level(logging.WARNING, logger="retrain.alerts"):
+        with caplog.at_level(logging.WARNING, logger="retrain.airflow.alerts"):
             failure_notifier(alert_env.cfg)(ctx)  # must not raise
     loud = [r for r in caplog.records if r.levelno >= logging.CRITICAL and "ALERT NOT DELIVERED" in r.getMessage()]
     assert loud and ONCALL in loud[0].getMessage()

@@ -94,7 +94,7 @@ def let_it_time_out() -> dict:
 
 def run_with(week: dt.date, answer, **conf) -> dict:
     """Run the week; `answer` responds from another thread while dag.test() waits."""
-    from retrain.demo import run_weeks
+    from retrain_dev.demo import run_weeks
 
     seen: dict = {}
 
@@ -118,17 +118,17 @@ STORE: list = []
 
 @pytest.fixture(scope="module")
 def story(moto_server, airflow_db, tmp_path_factory):
-    from retrain.datagen.landing import land_weeks
     from retrain.storage import S3Store
+    from retrain_dev.datagen.landing import land_weeks
 
     models = tmp_path_factory.mktemp("models")
     with pytest.MonkeyPatch.context() as mp:
-        import retrain.tasks
+        import retrain.airflow.tasks
 
         mp.setenv("RETRAIN_BUCKET", f"retrain-approval-{uuid.uuid4().hex[:8]}")
         mp.setenv("RETRAIN_MODELS_DIR", str(models))
         mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
-        mp.setattr(retrain.tasks, "load_model_config", fast_config)
+        mp.setattr(retrain.airflow.tasks, "load_model_config", fast_config)
         store = S3Store(Settings.from_env())
         store.ensure_bucket()
         STORE[:] = [store]
@@ -169,7 +169,7 @@ def test_rejected_promotion_ends_not_approved_and_leaves_the_champion(story):
 def test_only_the_approved_promotion_emitted_a_champion_event(story):
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
-    from retrain.assets import champion_uri
+    from retrain.airflow.assets import champion_uri
     from sqlalchemy import select
 
     uri = champion_uri("fraud", Settings(bucket=story["store"].bucket))

@@ -13,7 +13,7 @@ import pytest
 from retrain.config import Settings, load_model_config
 from retrain.errors import DataValidationError
 from retrain.keys import Keys
-from retrain.steps import RunContext, Steps
+from retrain.pipeline.steps import RunContext, Steps
 
 pytestmark = pytest.mark.integration
 

@@ -11,12 +11,12 @@ import datetime as dt
 
 import pytest
 from retrain.config import Settings, load_model_config
-from retrain.datagen.landing import land_weeks
+from retrain.core.frames import from_bytes, to_bytes
+from retrain.core.outcome import summarise
 from retrain.errors import DataValidationError
-from retrain.frames import from_bytes, to_bytes
 from retrain.keys import Keys
-from retrain.outcome import summarise
-from retrain.steps import RunContext, Steps
+from retrain.pipeline.steps import RunContext, Steps
+from retrain_dev.datagen.landing import land_weeks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -134,7 +134,7 @@ def smtp(monkeypatch):
     import json
 
     from aiosmtpd.controller import Controller
-    from retrain.local_s3 import free_port
+    from retrain_dev.local_s3 import free_port
 
     received = []
 
@@ -156,7 +156,7 @@ def smtp(monkeypatch):
 
 
 def test_warnings_of_a_skip_week_alert_once_per_batch_content(world, quiet_batch, smtp):
-    from retrain.batch_alerts import alert_batch_warnings
+    from retrain.pipeline.batch_alerts import alert_batch_warnings
 
     key, frame = quiet_batch
     frame.loc[[3, 4, 5], "amount"] = [1_250_000.0, 1_100_000.0, 1_500_000.0]

@@ -11,7 +11,7 @@ import json
 import math
 
 import pytest
-from retrain import bench
+from retrain_dev import bench
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -125,7 +125,7 @@ def test_dag_parse_rows_cover_every_dag_file():
 
 
 def test_rossmann_targets_become_budget_lines_and_a_miss_fails():
-    from retrain.bench import check_budgets
+    from retrain_dev.bench import check_budgets
 
     rows = [
         {"stage": "rossmann: feature engineering", "group": "rossmann", "seconds": 2.0, "peak_mib": 990.0,

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 from retrain.config import DEFAULT_MODELS_DIR, Settings, load_model_config, parse_model_config
+from retrain.core.frames import to_bytes
 from retrain.errors import ConfigError, DataValidationError
-from retrain.frames import to_bytes
 from retrain.keys import Keys
-from retrain.loader import InputTooLarge, LandingLoader
-from retrain.steps import RunContext, Steps
+from retrain.pipeline.loader import InputTooLarge, LandingLoader
+from retrain.pipeline.steps import RunContext, Steps
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def test_a_highly_compressible_parquet_is_refused_by_its_footer_before_decoding(
     assert len(data) < 100_000  # small on disk
     store.put_bytes(KEYS.landing(WEEK, "parquet"), data)
     loader = LandingLoader(store, KEYS, fraud_cfg(max_batch_rows=100_000))
-    monkeypatch.setattr("retrain.loader.from_bytes", lambda *a, **k: pytest.fail("decoded before the bound check"))
+    monkeypatch.setattr("retrain.pipeline.loader.from_bytes", lambda *a, **k: pytest.fail("decoded before the bound check"))
     with pytest.raises(InputTooLarge, match=r"400,000 rows \(parquet footer\).*max_batch_rows=100,000"):
         loader.read(WEEK)
 

@@ -111,16 +111,16 @@ def score(when: pendulum.DateTime) -> dict:
 
 @pytest.fixture(scope="module")
 def story(moto_server, airflow_db):
-    from retrain.assets import champion_uri
-    from retrain.datagen.landing import land_weeks
-    from retrain.demo import run_weeks
+    from retrain.airflow.assets import champion_uri
+    from retrain_dev.datagen.landing import land_weeks
+    from retrain_dev.demo import run_weeks
 
     bucket = f"retrain-asset-{uuid.uuid4().hex[:8]}"
     with pytest.MonkeyPatch.context() as mp:
-        import retrain.tasks
+        import retrain.airflow.tasks
 
         mp.setenv("RETRAIN_BUCKET", bucket)
-        mp.setattr(retrain.tasks, "load_model_config", fast_config)
+        mp.setattr(retrain.airflow.tasks, "load_model_config", fast_config)
         store = S3Store(Settings(bucket=bucket))
         store.ensure_bucket()
         land_weeks(store, load_model_config(MODEL), start=START, weeks=3, scenario="stable", rows=1500,
@@ -209,7 +209,7 @@ def test_an_on_call_rollback_starts_one_consumer_run_that_scores_with_the_restor
 
 
 def test_every_outcome_and_prediction_says_which_code_ran_it(story):
-    from retrain.steps import bundle_version
+    from retrain.pipeline.run import bundle_version
 
     for label in ("w1", "w1 again", "w2", "w3"):
         assert story["steps"][label]["outcome"]["bundle_version"] == bundle_version(), label
@@ -218,7 +218,7 @@ def test_every_outcome_and_prediction_says_which_code_ran_it(story):
 
 
 def test_predictions_carry_the_version_that_produced_them(story):
-    from retrain.frames import from_bytes
+    from retrain.core.frames import from_bytes
 
     store = story["store"]
     v1 = story["steps"]["w1"]["outcome"]["champion_after"]

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from retrain.cli import main
-from retrain.frames import from_bytes
+from retrain.core.frames import from_bytes
 from retrain.keys import Keys
 
 pytestmark = pytest.mark.integration

@@ -27,8 +27,8 @@ ONCALL = "ml-oncall@retrain.test"
 def mail(moto_server, airflow_db, monkeypatch):
     from aiosmtpd.controller import Controller
     from retrain.config import Settings
-    from retrain.local_s3 import free_port
     from retrain.storage import S3Store
+    from retrain_dev.local_s3 import free_port
     from test_alerts import Inbox, smtp_conn  # the same loopback SMTP server as the alerts test
 
     inbox = Inbox()
@@ -95,7 +95,7 @@ def test_a_missed_deadline_sends_one_alert_through_the_notifier(mail):
         data = dict(session.get(Callback, callback_id).data)
 
     module, _, name = data["path"].rpartition(".")
-    assert (module, name) == ("retrain.deadline", "deadline_missed")
+    assert (module, name) == ("retrain.airflow.deadline", "deadline_missed")
     for _ in range(2):  # an executor may run a callback twice: still one email
         getattr(importlib.import_module(module), name)(**data["kwargs"])
 

@@ -7,16 +7,17 @@ import datetime as dt
 import json
 
 import pytest
-from retrain import devstack, registry
-from retrain.artifacts import dumps_model
+from retrain import registry
 from retrain.config import Settings, load_model_config
 from retrain.keys import Keys, version_id
+from retrain.storage.integrity import dumps_model
+from retrain_dev import devstack
 
 pytestmark = pytest.mark.integration
 
 
 def test_sample_weeks_end_at_the_week_a_default_trigger_covers():
-    from retrain.tasks import data_week
+    from retrain.airflow.tasks import data_week
     from retrain.timetable import WeeklyTimetable
 
     cfg = load_model_config("fraud")
@@ -48,7 +49,7 @@ def test_the_stack_gets_its_own_metadata_db():
 def test_registry_show_finds_the_local_stack_without_a_connection(moto_server, store, tmp_path, monkeypatch,
                                                                     capsys):
     from retrain.cli import main
-    from retrain.local_s3 import local_env
+    from retrain_dev.local_s3 import local_env
 
     keys = Keys("fraud", Settings.from_env().prefix)
     week, run_id = dt.date(2026, 1, 5), "scheduled__2026-01-05T01:00:00+00:00"

@@ -43,16 +43,16 @@ def collector(monkeypatch):
 
 def test_one_weekly_run_and_its_consumer_report_inputs_and_outputs(moto_server, airflow_db, collector,
                                                                     monkeypatch):
-    import retrain.tasks
+    import retrain.airflow.tasks
     from airflow.dag_processing.dagbag import DagBag
     from retrain import registry
-    from retrain.datagen.landing import land_weeks
-    from retrain.demo import run_weeks
     from retrain.storage import S3Store
+    from retrain_dev.datagen.landing import land_weeks
+    from retrain_dev.demo import run_weeks
 
     bucket = f"retrain-lineage-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("RETRAIN_BUCKET", bucket)
-    monkeypatch.setattr(retrain.tasks, "load_model_config", fast_config)
+    monkeypatch.setattr(retrain.airflow.tasks, "load_model_config", fast_config)
     store = S3Store(Settings(bucket=bucket))
     store.ensure_bucket()
     cfg = load_model_config("fraud")

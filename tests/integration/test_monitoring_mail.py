@@ -58,7 +58,7 @@ def body_of(msg) -> str:
 @pytest.fixture(scope="module")
 def smtp_server():
     from aiosmtpd.controller import Controller
-    from retrain.local_s3 import free_port
+    from retrain_dev.local_s3 import free_port
 
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
@@ -85,7 +85,7 @@ def env(smtp_server, store, monkeypatch):
 
 
 def ctx_for(cfg, week: dt.date, run_id: str | None = None):
-    from retrain.steps import RunContext
+    from retrain.pipeline.steps import RunContext
 
     run_id = run_id or f"scheduled__{week.isoformat()}T00:00:00+00:00"
     return RunContext(cfg=cfg, settings=Settings.from_env(), week=week, run_id=run_id,
@@ -168,7 +168,7 @@ def _with_monitoring(cfg, monitoring: dict):
 
 # ---------------------------------------------------------------------------- weekly summary
 def test_weekly_summary_one_email_per_run_with_metric_vs_last_week(env):
-    from retrain.summary import send_weekly_summary
+    from retrain.pipeline.summary import send_weekly_summary
 
     cfg, store = env.cfg, env.store
     last, this = ctx_for(cfg, WEEK0), ctx_for(cfg, WEEK0 + dt.timedelta(weeks=1))
@@ -213,8 +213,8 @@ def test_weekly_summary_one_email_per_run_with_metric_vs_last_week(env):
 def test_weekly_summary_smtp_outage_is_retried_by_the_next_attempt(env, monkeypatch, caplog):
     import logging
 
-    from retrain.local_s3 import free_port
-    from retrain.summary import send_weekly_summary
+    from retrain.pipeline.summary import send_weekly_summary
+    from retrain_dev.local_s3 import free_port
 
     this = ctx_for(env.cfg, WEEK0)
     outcome = outcome_for(this, "skipped", "all signals within thresholds")
@@ -223,7 +223,7 @@ def test_weekly_summary_smtp_outage_is_retried_by_the_next_attempt(env, monkeypa
                                                         "port": free_port(), "extra": {"retry_limit": 0,
                                                                                        "disable_tls": True}}))
         mp.setenv("RETRAIN_ALERT_SMTP_CONN_ID", "smtp_down")
-        with caplog.at_level(logging.WARNING, logger="retrain.summary"):
+        with caplog.at_level(logging.WARNING, logger="retrain.pipeline.summary"):
             assert send_weekly_summary(env.store, this, outcome) == "failed"
     assert any("WEEKLY SUMMARY NOT DELIVERED" in r.getMessage() for r in caplog.records)
     assert send_weekly_summary(env.store, this, outcome) == "sent"
@@ -235,10 +235,10 @@ def test_a_real_weekly_run_sends_its_summary_and_sets_its_run_note(env, airflow_
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
-    from retrain.datagen import fraud
-    from retrain.demo import run_weeks
-    from retrain.frames import to_bytes
+    from retrain.core.frames import to_bytes
     from retrain.keys import Keys
+    from retrain_dev.datagen import fraud
+    from retrain_dev.demo import run_weeks
 
     cfg, store = env.cfg, env.store
     week = dt.date(2026, 4, 6)

@@ -31,7 +31,7 @@ from retrain.registry import (
     rollback,
     verify_version,
 )
-from retrain.registry_report import format_history, format_history_json, format_slots, format_slots_json
+from retrain.registry.report import format_history, format_history_json, format_slots, format_slots_json
 from retrain.storage import sha256_hex
 
 pytestmark = pytest.mark.integration

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from retrain import registry
-from retrain.artifacts import dumps_model
 from retrain.cli import main
 from retrain.config import Settings
 from retrain.keys import Keys, version_id
-from retrain.registry_report import format_history, format_slots
+from retrain.registry.report import format_history, format_slots
+from retrain.storage.integrity import dumps_model
 
 pytestmark = pytest.mark.integration
 

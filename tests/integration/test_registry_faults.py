@@ -18,9 +18,10 @@ import textwrap
 import threading
 
 import pytest
-from retrain import registry, registry_audit
+from retrain import registry
 from retrain.errors import ConflictError, TransientStorageError
 from retrain.keys import Keys, version_id
+from retrain.registry import audit as registry_audit
 from retrain.registry import dag_run_actor, history, promote, publish_version, read_slots, verify_version
 from retrain.storage import PreconditionFailed
 
@@ -169,7 +170,8 @@ CHILD = textwrap.dedent(
     """
     import datetime as dt, os, signal, sys
     import boto3
-    from retrain import registry, registry_audit
+    from retrain import registry
+    from retrain.registry import audit as registry_audit
     from retrain.config import Settings
     from retrain.keys import Keys, version_id
     from retrain.registry import dag_run_actor, promote, publish_version

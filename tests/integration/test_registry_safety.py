@@ -39,10 +39,10 @@ def run_id_for(week: dt.date, tag: str = "") -> str:
 @pytest.fixture(scope="module")
 def model_files() -> dict[str, bytes]:
     """The files of one real fraud version (trained once per module)."""
-    from retrain.artifacts import dumps_model
-    from retrain.datagen.fraud import WeekSpec, generate_week
+    from retrain.core.frames import to_bytes
     from retrain.families import get_family
-    from retrain.frames import to_bytes
+    from retrain.storage.integrity import dumps_model
+    from retrain_dev.datagen.fraud import WeekSpec, generate_week
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
@@ -113,7 +113,7 @@ def actions(store) -> list[tuple[str, str]]:
 # -- 1. transient is not permanent --------------------------------------------------------------
 def test_transient_error_in_smoke_test_propagates(store, model_files):
     """One 503 while the smoke test fetches the champion's model: the task must retry, not fail."""
-    from retrain.smoke import smoke_test_champion
+    from retrain.pipeline.smoke import smoke_test_champion
 
     v1 = ship(store, model_files, W1).version
     cfg = load_model_config(MODEL)
@@ -125,7 +125,7 @@ def test_transient_error_in_smoke_test_propagates(store, model_files):
 
 
 def test_smoke_test_verdicts_still_fail(store, model_files):
-    from retrain.smoke import smoke_test_champion
+    from retrain.pipeline.smoke import smoke_test_champion
 
     cfg = load_model_config(MODEL)
     bad = {**model_files, "model.joblib": b"not a pickle"}
@@ -154,7 +154,7 @@ def test_transient_error_while_rollback_loads_its_target_is_not_corruption(store
 
 
 def test_data_version_lookup_says_what_happened(store, model_files):
-    from retrain.data_versions import find_data_version
+    from retrain.registry.data_versions import find_data_version
 
     v1, v2 = publish(store, model_files, W1), publish(store, model_files, W2)
     wanted = f"hash-{W1.isoformat()}"

@@ -53,10 +53,10 @@ def run_id_for(week: dt.date) -> str:
 @pytest.fixture(scope="module")
 def version_files() -> dict[dt.date, dict[str, bytes]]:
     """The files of one real model version per week (trained once per module, published per test)."""
-    from retrain.artifacts import dumps_model
-    from retrain.datagen.fraud import WeekSpec, generate_week
+    from retrain.core.frames import to_bytes
     from retrain.families import get_family
-    from retrain.frames import to_bytes
+    from retrain.storage.integrity import dumps_model
+    from retrain_dev.datagen.fraud import WeekSpec, generate_week
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
@@ -308,7 +308,7 @@ def test_blank_reason_and_bad_version_are_refused_by_the_form(rollback_dag, stor
 def test_a_refused_rollback_is_audited(store, version_files):
     """A refusal decided by the task itself (here: a blank reason reaching it without the form)."""
     from retrain.errors import RegistryError
-    from retrain.oncall import manual_rollback
+    from retrain.pipeline.oncall import manual_rollback
 
     v1, v2 = ship(store, version_files, W1), ship(store, version_files, W2)
     with pytest.raises(RegistryError, match="needs a reason"):
@@ -329,7 +329,7 @@ def break_canary(store, version: str) -> None:
     store.put_bytes(key, wrong)
     mkey = KEYS.version_file(version, registry.MANIFEST_FILE)
     manifest = json.loads(store.get_bytes(mkey))
-    from retrain.artifacts import fingerprint
+    from retrain.storage.integrity import fingerprint
 
     manifest["files"]["canary_predictions.json"] = fingerprint(wrong)
     store.put_bytes(mkey, dumps_json(manifest))
@@ -372,7 +372,7 @@ def test_target_that_failed_a_smoke_test_needs_the_override(rollback_dag, store,
 
 
 def test_post_swap_smoke_failure_restores_the_previous_champion(rollback_dag, store, version_files, monkeypatch):
-    from retrain.steps import Steps
+    from retrain.pipeline.steps import Steps
 
     v1, v2 = ship(store, version_files, W1), ship(store, version_files, W2)
     real = Steps.manual_rollback

@@ -40,9 +40,9 @@ def week(n: int) -> dt.date:
 @pytest.fixture(scope="module")
 def story(moto_server, airflow_db):
     from airflow.dag_processing.dagbag import DagBag
-    from retrain.datagen.landing import land_weeks
-    from retrain.demo import run_weeks
     from retrain.storage import S3Store
+    from retrain_dev.datagen.landing import land_weeks
+    from retrain_dev.demo import run_weeks
 
     bucket = f"retrain-rossmann-{uuid.uuid4().hex[:8]}"
     saved = os.environ.get("RETRAIN_BUCKET")
@@ -86,8 +86,8 @@ def artifact(story, n: int, name: str):
 
 
 def test_week_1_first_deployment_reports_rmspe_and_beats_the_seasonal_naive_baseline(story):
-    from retrain.frames import from_bytes
-    from retrain.metrics import rmspe
+    from retrain.core.frames import from_bytes
+    from retrain.core.metrics import rmspe
 
     o = story["outcomes"][week(1)]
     assert o["trigger"] == "first_deployment"
@@ -224,7 +224,7 @@ def test_week_6_retrains_on_an_earlier_data_version_by_param(story):
 
 def test_a_data_version_is_a_model_version_id_or_its_data_content_hash(story):
     from retrain.errors import MissingInputError
-    from retrain.steps import RunContext, Steps
+    from retrain.pipeline.steps import RunContext, Steps
 
     ctx = RunContext(cfg=story["cfg"], settings=Settings(bucket=story["store"].bucket), week=REPLAY_WEEK,
                      run_id="lookup", data_interval=("", ""))

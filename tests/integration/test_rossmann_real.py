@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from retrain.cli import main
 from retrain.config import load_model_config
-from retrain.datagen import rossmann_import as imp
+from retrain.importers import rossmann as imp
 from retrain.keys import Keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -46,7 +46,7 @@ def test_import_lands_real_weeks_in_the_landing_layout_and_warns(store, landed):
     assert "week 2014-08-18: not landed: partial week: the extract ends on 2014-08-20 (3 of 7 days)" in landed.err
     assert "10 stores have no rows from 2014-07-01 to 2014-08-20 (stores 13, 20, 22, 32, 36, 41, 46, 51, 52, 58)" \
         in landed.err
-    from retrain.frames import from_bytes
+    from retrain.core.frames import from_bytes
 
     week = from_bytes(store.get_bytes(keys.landing(dt.date(2014, 8, 4), "csv")), "csv")
     assert sorted(week["Store"].unique()) == [s for s in range(1, 21) if s not in (13, 20)]
@@ -55,7 +55,7 @@ def test_import_lands_real_weeks_in_the_landing_layout_and_warns(store, landed):
 
 def test_real_2014_weeks_run_their_tasks_and_record_an_outcome(store, landed, airflow_db):
     from airflow.dag_processing.dagbag import DagBag
-    from retrain.demo import run_weeks
+    from retrain_dev.demo import run_weeks
 
     cfg = load_model_config("rossmann")
     dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).dags["retrain_rossmann"]

@@ -41,9 +41,9 @@ W3, W4, W5 = (START + dt.timedelta(weeks=n - 1) for n in (3, 4, 5))
 
 @pytest.fixture(autouse=True)
 def fast_training(monkeypatch):
-    import retrain.tasks
+    import retrain.airflow.tasks
 
-    monkeypatch.setattr(retrain.tasks, "load_model_config", fast_config)
+    monkeypatch.setattr(retrain.airflow.tasks, "load_model_config", fast_config)
 
 
 TAMPERED: list[bytes] = []
@@ -99,7 +99,7 @@ def run_week(parse_weekly, store, week: dt.date, force: bool) -> dict:
     """One weekly run (same run id every time for the same week: a re-run is a cleared run)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
-    from retrain.demo import run_weeks
+    from retrain_dev.demo import run_weeks
     from sqlalchemy import select
 
     cfg = load_model_config(MODEL)
@@ -116,7 +116,7 @@ def champion_events(store) -> list[dict]:
     """The `fraud_champion` asset events of this test's bucket (extra + emitting task), oldest first."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
-    from retrain.assets import champion_uri
+    from retrain.airflow.assets import champion_uri
     from sqlalchemy import select
 
     uri = champion_uri(MODEL, Settings(bucket=store.bucket))
@@ -133,15 +133,15 @@ def states(outcome: dict) -> dict[str, str | None]:
 @pytest.fixture(scope="module")
 def base(parse_weekly):
     """A bucket where week 3 was deployed as the first champion by a real weekly run."""
-    from retrain.datagen.landing import land_weeks
+    from retrain_dev.datagen.landing import land_weeks
 
     name = f"retrain-base-{uuid.uuid4().hex[:8]}"
     store = S3Store(Settings(bucket=name))
     with pytest.MonkeyPatch.context() as mp:
-        import retrain.tasks
+        import retrain.airflow.tasks
 
         mp.setenv("RETRAIN_BUCKET", name)
-        mp.setattr(retrain.tasks, "load_model_config", fast_config)
+        mp.setattr(retrain.airflow.tasks, "load_model_config", fast_config)
         store.ensure_bucket()
         land_weeks(store, load_model_config(MODEL), start=START, weeks=5, scenario="stable", rows=1500,
                    history_weeks=1)
@@ -184,7 +184,7 @@ def test_failed_smoke_test_rolls_back_and_fails_the_run(parse_weekly, store, dep
     training time (the version itself is consistent). model_bytes: the champion's model.joblib is
     corrupted in S3 right after the promotion (the smoke test refuses it on its checksum)."""
     from retrain.errors import IntegrityError
-    from retrain.steps import Steps
+    from retrain.pipeline.steps import Steps
 
     a = deployed
     real_promote = Steps.promote
@@ -239,7 +239,7 @@ def test_failed_smoke_test_rolls_back_and_fails_the_run(parse_weekly, store, dep
 # -- tampered champion -> the next week fails closed --------------------------------------------
 def test_tampered_champion_fails_the_next_week_closed(parse_weekly, store, deployed, monkeypatch):
     from retrain.errors import IntegrityError
-    from retrain.steps import Steps
+    from retrain.pipeline.steps import Steps
 
     a = deployed
     model_key = KEYS.version_file(a, registry.MODEL_FILE)
@@ -315,7 +315,7 @@ def test_old_week_rerun_after_newer_promotion_is_superseded(parse_weekly, store,
 def test_clearing_after_an_automatic_rollback_keeps_the_run_red(parse_weekly, store, deployed, monkeypatch,
                                                                  cleared):
     from clearing import clear_and_rerun
-    from retrain.steps import Steps
+    from retrain.pipeline.steps import Steps
 
     a = deployed
     real_promote = Steps.promote

@@ -12,12 +12,12 @@ import datetime as dt
 
 import pytest
 from retrain.config import Settings, load_model_config
-from retrain.datagen.landing import land_weeks
+from retrain.core.frames import from_bytes, to_bytes
 from retrain.errors import DataValidationError
-from retrain.frames import from_bytes, to_bytes
 from retrain.keys import Keys
-from retrain.loader import PartitionChanged
-from retrain.steps import RunContext, Steps
+from retrain.pipeline.loader import PartitionChanged
+from retrain.pipeline.steps import RunContext, Steps
+from retrain_dev.datagen.landing import land_weeks
 
 pytestmark = pytest.mark.integration
 

@@ -27,9 +27,9 @@ WEEKS = [START + dt.timedelta(weeks=i) for i in range(12)]
 @pytest.fixture(scope="module")
 def story(moto_server, airflow_db):
     from airflow.dag_processing.dagbag import DagBag
-    from retrain.datagen.landing import land_weeks
-    from retrain.demo import run_weeks
     from retrain.storage import S3Store
+    from retrain_dev.datagen.landing import land_weeks
+    from retrain_dev.demo import run_weeks
 
     bucket = f"retrain-story-{uuid.uuid4().hex[:8]}"
     saved = os.environ.get("RETRAIN_BUCKET")

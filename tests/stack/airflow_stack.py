@@ -224,7 +224,7 @@ class AirflowStack:
     def __init__(self, *, name: str, base_dir: Path, s3_endpoint: str, bucket: str,
                  executor: str = "LocalExecutor", celery_workers: int = 0, redis_dbs: tuple[int, ...] = (7,),
                  parallelism: int = 2):
-        from retrain.local_s3 import local_env  # the bundle's own definition of "use this S3 endpoint"
+        from retrain_dev.local_s3 import local_env  # the bundle's own definition of "use this S3 endpoint"
 
         self.name = name
         self.id = f"{name}-{secrets.token_hex(4)}"

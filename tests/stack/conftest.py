@@ -289,7 +289,7 @@ class BackfillStory:
 
 
 def land_scenario(store, cfg) -> list[dict]:
-    from retrain.datagen.landing import land_weeks
+    from retrain_dev.datagen.landing import land_weeks
 
     return land_weeks(store, cfg, start=START, weeks=SCENARIO_WEEKS, scenario=SCENARIO, rows=ROWS,
                       history_weeks=HISTORY_WEEKS)
@@ -351,7 +351,7 @@ class ClearStory:
 
 def corrupt_batch(good: bytes, fmt: str, drop: str) -> bytes:
     """The same batch without a required column (a broken upstream export)."""
-    from retrain.frames import from_bytes, to_bytes
+    from retrain.core.frames import from_bytes, to_bytes
 
     frame = from_bytes(good, fmt, name="batch")
     return to_bytes(frame.drop(columns=[drop]), fmt)

@@ -34,8 +34,8 @@ UNKNOWN_VERSION = "2026-W01-0badc0de"
 
 def would_decide_without_force(signals: dict, cfg) -> tuple[bool, str]:
     """Re-run the pure trigger decision on the signals a forced run recorded, with force=False."""
-    from retrain.drift import DriftReport
-    from retrain.triggers import TriggerInputs, decide
+    from retrain.core.drift import DriftReport
+    from retrain.core.triggers import TriggerInputs, decide
 
     decision = decide(
         TriggerInputs(

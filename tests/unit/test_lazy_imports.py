@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 HEAVY = ("pandas", "sklearn", "scipy", "great_expectations", "pyarrow", "joblib")
-LIGHT_PATH = ("retrain.tasks", "retrain.steps", "retrain.registry", "retrain.gate", "retrain.outcome",
-              "retrain.metrics", "retrain.config", "retrain.model_dags")
+LIGHT_PATH = ("retrain.airflow.tasks", "retrain.pipeline.steps", "retrain.registry", "retrain.core.gate", "retrain.core.outcome",
+              "retrain.core.metrics", "retrain.config", "retrain.airflow.model_dags")
 
 
 def test_modules_loaded_by_every_task_import_no_heavy_library():

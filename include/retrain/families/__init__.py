@@ -2,12 +2,17 @@
 
 A family knows how to turn the assembled raw window into model-ready features, which
 preprocessing and cross-validation fit its task, and how to score and measure a model.
-Everything else (triggers, validation, registry, DAGs) is shared.
+Everything else (triggers, validation, registry, DAGs) is shared. The interface is the `Family`
+protocol (base.py).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # loading a config imports no module of retrain.families but this one
+    from retrain.families.base import Family
 
 _FAMILIES = {
     "binary_classifier": "retrain.families.binary:BinaryClassifierFamily",
@@ -15,7 +20,7 @@ _FAMILIES = {
 }
 
 
-def get_family(name: str):
+def get_family(name: str) -> Family:
     try:
         target = _FAMILIES[name]
     except KeyError:
@@ -26,3 +31,4 @@ def get_family(name: str):
 
 def known_families() -> list[str]:
     return sorted(_FAMILIES)
+

@@ -23,7 +23,7 @@ class BinaryClassifierFamily:
 
     def window_frame(self, loader, cfg: ModelConfig, week) -> pd.DataFrame:
         """The prepared training window: the last N landed weeks up to the run's week."""
-        from retrain.features import assemble_window, window_weeks
+        from retrain.core.features import assemble_window, window_weeks
 
         batches = loader.batches(window_weeks(week, cfg.data.window_weeks), required=week)
         return self.prepare(assemble_window(batches), cfg)
@@ -79,7 +79,7 @@ class BinaryClassifierFamily:
         return model.predict_proba(X)[:, 1]
 
     def metrics(self, y: np.ndarray, scores: np.ndarray, cfg: ModelConfig) -> dict:
-        from retrain.metrics import classification_metrics
+        from retrain.core.metrics import classification_metrics
 
         m = cfg.metrics
         return classification_metrics(

@@ -15,7 +15,7 @@ cleared re-run replaces its own entry) and the alert state. The alert fires when
 goes above the limit while the state is `ok`, and re-arms when the rate is back at or below
 it. Every change is one conditional write (If-Match / If-None-Match), so two racing runs
 cannot both claim the crossing; the claim is written BEFORE the email (at-most-once, as in
-retrain.alerts) and settled `sent` or `failed` (a failed send is retried by the next run).
+retrain.airflow.alerts) and settled `sent` or `failed` (a failed send is retried by the next run).
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def check_gate_failure_rate(store, ctx, outcome: dict, try_number: int | None = 
 
 
 def build_rate_alert(ctx, rate: GateRate, try_number: int | None, bucket: str):
-    from retrain.alerts import Alert, ui_url
+    from retrain.airflow.alerts import Alert, ui_url
 
     recent = "; ".join(f"{r['week']}: {r['reason']}" for r in rate.rejected_runs[-3:])
     return Alert(
@@ -195,7 +195,7 @@ def build_rate_alert(ctx, rate: GateRate, try_number: int | None, bucket: str):
 
 
 def _send_alert(store, ctx, rate: GateRate, try_number: int | None) -> str:
-    from retrain.alerts import recipients, send_email
+    from retrain.airflow.alerts import recipients, send_email
 
     alert = build_rate_alert(ctx, rate, try_number, store.bucket)
     to = recipients(ctx.cfg)

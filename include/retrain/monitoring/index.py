@@ -174,7 +174,7 @@ def update_index(store, keys: Keys, entry: dict | None) -> dict:
 def load_for_page(store, keys: Keys) -> tuple[dict, dict | None]:
     """What a page view reads: the index, the slots object, and only the registry events written
     since the last run (one LIST + one GET each; a reader never writes)."""
-    from retrain.registry_audit import change_record
+    from retrain.registry.audit import change_record
 
     index, _ = read_index(store, keys)
     events = new_registry_events(store, keys, index.get("registry_events") or {})

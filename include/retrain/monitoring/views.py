@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from retrain.registry_audit import APPLIED, sort_key
+from retrain.registry.audit import APPLIED, sort_key
 
 TREND_METRICS = {
     "binary_classifier": ("roc_auc", "recall", "cost_per_1k"),

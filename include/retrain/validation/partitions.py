@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from retrain.config import ModelConfig
     from retrain.keys import Keys
-    from retrain.loader import LandingLoader
+    from retrain.pipeline.loader import LandingLoader
     from retrain.storage import S3Store
 
 STAGE = "raw batch"
@@ -101,7 +101,7 @@ def duplicate_rows(frame: pd.DataFrame, columns: list[str]) -> CheckResult | Non
 def evaluate_bytes(loader: LandingLoader, data: bytes, key: str, fmt: str, cfg: ModelConfig,
                    suite_path: Path | str) -> ValidationReport:
     """The raw-batch report of one partition's bytes (pre-checks, then the GX suite)."""
-    from retrain.loader import InputTooLarge
+    from retrain.pipeline.loader import InputTooLarge
     from retrain.validation.suite import run_suite
 
     uri = loader.uri(key)
@@ -136,7 +136,7 @@ def validate_partition(loader: LandingLoader, cfg: ModelConfig, week: dt.date, s
     A missing partition propagates as MissingInputError; an object refused by its size (HEAD)
     has no content hash and so no record.
     """
-    from retrain.loader import InputTooLarge
+    from retrain.pipeline.loader import InputTooLarge
 
     fmt = cfg.data.format
     key = loader.keys.landing(week, fmt, name)

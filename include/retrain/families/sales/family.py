@@ -98,7 +98,7 @@ class SalesForecastFamily:
         return np.maximum(np.asarray(model.predict(X), dtype=np.float64), 0.0)
 
     def metrics(self, y: np.ndarray, scores: np.ndarray, cfg: ModelConfig) -> dict:
-        from retrain.metrics import regression_metrics
+        from retrain.core.metrics import regression_metrics
 
         return regression_metrics(y, scores)
 

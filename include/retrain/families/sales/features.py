@@ -327,7 +327,7 @@ def read_stores(loader, cfg: ModelConfig, week: dt.date) -> pd.DataFrame:
 def read_processed(loader, cfg: ModelConfig, week: dt.date, n_weeks: int) -> Processed:
     """The run's `n_weeks` newest weeks plus the feature history, processed. The run's week
     must be landed; earlier weeks that were never landed are simply absent."""
-    from retrain.features import window_weeks
+    from retrain.core.features import window_weeks
 
     stores = read_stores(loader, cfg, week)
     batches = loader.batches(window_weeks(week, n_weeks + history_weeks(cfg)), required=week)

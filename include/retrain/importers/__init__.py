@@ -1,0 +1,1 @@
+"""Importers of real data into the landing layout (`retrain data import`)."""

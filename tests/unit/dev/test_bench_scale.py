@@ -1,0 +1,54 @@
+"""The cost-curve parts of `make bench` that are pure bookkeeping (no figure is asserted)."""
+
+from __future__ import annotations
+
+import math
+
+from retrain.config import scan_models
+from retrain_dev import bench_scale
+
+
+def test_generated_configs_are_valid_models_with_distinct_names(tmp_path):
+    bench_scale.write_configs(tmp_path, 50)
+    scan = scan_models(tmp_path)
+    assert scan.errors == {} and len(scan.configs) == 50
+    assert len({c.name for c in scan.configs}) == 50
+    (tmp_path / "one").mkdir()
+    bench_scale.write_configs(tmp_path / "one", 1)
+    assert len(scan_models(tmp_path / "one").configs) == 1
+
+
+def _row(stage, group, seconds, cpu, ok=True):
+    return {"stage": stage, "group": group, "seconds": seconds, "cpu_seconds": cpu, "peak_mib": 512.0,
+            "ok": ok, "error": None if ok else "boom"}
+
+
+def test_a_run_is_summarised_against_its_target():
+    rows = [_row("train", "retrain", 6.0, 5.0), _row("promote", "retrain", 2.0, 1.0),
+            _row("single fit of the winner (reference)", "reference", 5.0, 4.0),
+            _row("evaluate_triggers (next week)", "skip", 1.5, 1.0)]
+    info = {"window_rows": 300_000, "single_fit": {"cpu_seconds": 4.0},
+            "train_profile": {"winner": "hgb", "cv_rows": 17_000,
+                              "candidates": {"hgb": {"holdout": {"roc_auc": 0.97}}}}}
+    s = bench_scale.summarise_run(300_000, rows, info)
+    assert s["ok"] and s["ratio"] == 8.0 / 5.0 and s["target"] == 2.0 and s["met"]
+    assert s["cpu_ratio"] == 6.0 / 4.0 and s["holdout_roc_auc"] == 0.97 and s["skip_s"] == 1.5
+    assert "met" in bench_scale.format_scale_line(s)
+
+    slow = bench_scale.summarise_run(100_000, rows + [_row("smoke_test", "retrain", 20.0, 1.0)], info)
+    assert slow["target"] == 4.0 and not slow["met"] and "MISSED" in bench_scale.format_scale_line(slow)
+
+    failed = bench_scale.summarise_run(1_000_000, [_row("train", "retrain", 1.0, 1.0, ok=False)], {})
+    assert not failed["ok"] and not failed["met"] and math.isnan(failed["ratio"])
+
+
+def test_the_side_by_side_passes_only_when_faster_and_not_worse():
+    def side(ours_s, ours_auc, source_auc):
+        result = {"cpu": 1.0, "winner": "w", "train_rows": 10, "holdout_rows": 2, "cv": {}}
+        return {"rows": 200_000,
+                "ours": {"ok": True, "error": None, "seconds": ours_s, "result": {**result, "roc_auc": ours_auc}},
+                "source": {"ok": True, "error": None, "seconds": 100.0, "result": {**result, "roc_auc": source_auc}}}
+
+    assert bench_scale.format_source(side(5.0, 0.97, 0.96))[-1].startswith("PASS")
+    assert bench_scale.format_source(side(5.0, 0.95, 0.96))[-1].startswith("FAIL")
+    assert bench_scale.format_source(side(20.0, 0.97, 0.96))[-1].startswith("FAIL")
