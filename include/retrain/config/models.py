@@ -1,12 +1,9 @@
-"""Per-model configuration (YAML in include/models/) and deployment settings (environment).
+"""The model file's schema: one frozen pydantic dataclass per section, ModelConfig on top.
 
-A model is added by adding a YAML file: the DAG factory builds `retrain_<name>` and
-`rollback_<name>` for every file found. Each section is a frozen pydantic dataclass: strict
-scalar types (no "five" for an int, no "0.6" for a float), unknown keys refused, and every
-problem reported as one ConfigError naming the file and the field path
-(`include/models/x.yaml: training.cv_folds: Input should be a valid integer`). Parsing stays
-light (PyYAML + pydantic, which Airflow has already imported) because the DAG files call
-`load_all_models()` at parse time.
+Strict scalar types (no "five" for an int, no "0.6" for a float) and unknown keys refused, so a
+typo in a YAML file is an error, not a silently ignored key; retrain.config.loading turns every
+problem into one ConfigError naming the file and the field path. Only pydantic is imported
+here (the DAG files validate every model file at parse time).
 
 Adding a field: add it to its section class with a default, typed with the aliases below
 (`Int`, `Float`, `Str`, `Bool`); cross-field rules go in that class's `_check` validator.
@@ -14,23 +11,14 @@ Adding a field: add it to its section class with a default, typed with the alias
 
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass as std_dataclass
 from dataclasses import field
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError, model_validator
+from pydantic import ConfigDict, Field, Strict, model_validator
 from pydantic.dataclasses import dataclass
 
-from retrain.errors import ConfigError
 from retrain.families import known_families
-
-PROJECT_INCLUDE = Path(__file__).resolve().parent.parent
-DEFAULT_MODELS_DIR = PROJECT_INCLUDE / "models"
-DEFAULT_EXPECTATIONS_DIR = PROJECT_INCLUDE / "expectations"
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -41,28 +29,6 @@ Float = Annotated[float, Strict()]
 Str = Annotated[str, Strict()]
 Bool = Annotated[bool, Strict()]
 Section = ConfigDict(extra="forbid")  # every section: unknown keys refused (and frozen=True on each class)
-
-
-@std_dataclass(frozen=True)
-class Settings:
-    """Where the bundle keeps its objects: one bucket and prefix per environment."""
-
-    bucket: str
-    prefix: str = ""
-    aws_conn_id: str = "aws_default"
-    environment: str = "dev"
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        bucket = os.environ.get("RETRAIN_BUCKET", "retrain-dev")
-        if len(bucket) < 3:
-            raise ConfigError(f"RETRAIN_BUCKET {bucket!r} is not a valid bucket name")
-        return cls(
-            bucket=bucket,
-            prefix=os.environ.get("RETRAIN_PREFIX", "").strip("/"),
-            aws_conn_id=os.environ.get("RETRAIN_AWS_CONN_ID", "aws_default"),
-            environment=os.environ.get("RETRAIN_ENV", "dev"),
-        )
 
 
 @dataclass(frozen=True, config=Section)
@@ -286,130 +252,3 @@ class ModelConfig:
         if problems:
             raise ValueError("\n".join(problems))
         return self
-
-
-_MODEL = TypeAdapter(ModelConfig)
-
-
-def _field_path(loc: tuple) -> str:
-    """('training', 'candidates', 0, 'estimator') -> 'training.candidates[0].estimator'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _config_error(path: Path, exc: ValidationError) -> ConfigError:
-    lines = []
-    for err in exc.errors(include_url=False):
-        where = _field_path(tuple(err["loc"]))
-        for msg in str(err["msg"]).removeprefix("Value error, ").splitlines():
-            lines.append(f"{path}: {where}: {msg}" if where else f"{path}: {msg}")
-    return ConfigError("\n".join(lines))
-
-
-def _without_nulls(raw: dict) -> dict:
-    """An empty YAML key (`schedule:`) means "use the defaults", as does an empty sub-key; values
-    inside free-form mappings (candidate params, metrics) are kept: None can be meaningful there."""
-    out = {k: v for k, v in raw.items() if v is not None}
-    for key in ("data", "triggers", "training", "gate", "schedule", "registry", "promotion"):
-        if isinstance(out.get(key), dict):
-            out[key] = {k: v for k, v in out[key].items() if v is not None or (key, k) in NULL_MEANS_OFF}
-    return out
-
-
-# the keys whose null is a setting of its own, not "use the default"
-NULL_MEANS_OFF = {("schedule", "deadline")}
-
-
-def parse_model_config(raw: dict, path: Path) -> ModelConfig:
-    """Validate one model file; every problem is a ConfigError naming the file and the field."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
-    if "source_path" in raw:
-        raise ConfigError(f"{path}: source_path: set by the loader, not in the file")
-    values = _without_nulls(raw)
-    data, triggers = values.get("data"), values.get("triggers")
-    if isinstance(data, dict) and isinstance(triggers, dict) and "psi_features" not in triggers:
-        values["triggers"] = {**triggers, "psi_features": data.get("numeric_features") or ()}
-    try:
-        return _MODEL.validate_python({**values, "source_path": str(path)})
-    except ValidationError as exc:
-        raise _config_error(path, exc) from None
-
-
-def models_dir() -> Path:
-    return Path(os.environ.get("RETRAIN_MODELS_DIR", DEFAULT_MODELS_DIR))
-
-
-def expectations_dir() -> Path:
-    return Path(os.environ.get("RETRAIN_EXPECTATIONS_DIR", DEFAULT_EXPECTATIONS_DIR))
-
-
-# The C loader parses the same files ~9x faster than the pure-Python one (DAG files parse every config).
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# path -> ((mtime_ns, size), config): each file is parsed once per process until it changes on disk.
-_CACHE: dict[Path, tuple[tuple[int, int], ModelConfig]] = {}
-
-
-def load_model_config(name_or_path: str | Path) -> ModelConfig:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = models_dir() / f"{name_or_path}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"no model config at {path}")
-    stat = path.stat()
-    stamp = (stat.st_mtime_ns, stat.st_size)
-    cached = _CACHE.get(path)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    with path.open() as fh:
-        try:
-            raw = yaml.load(fh, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    cfg = parse_model_config(raw, path)
-    _CACHE[path] = (stamp, cfg)
-    return cfg
-
-
-@std_dataclass(frozen=True)
-class ModelScan:
-    """Every config file loaded on its own: the good ones, and what is wrong with each broken one."""
-
-    configs: tuple[ModelConfig, ...]
-    errors: dict[str, str]  # config file -> ConfigError message (names the file and the field)
-
-
-def scan_models(directory: Path | None = None) -> ModelScan:
-    """Load each model file independently, so one broken file never hides the others.
-
-    Two files claiming the same model name are both left out (neither may own that model's
-    DAGs and registry), each with an error naming the other.
-    """
-    directory = directory or models_dir()
-    configs: list[ModelConfig] = []
-    errors: dict[str, str] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            configs.append(load_model_config(path))
-        except ConfigError as exc:
-            errors[str(path)] = str(exc)
-    by_name: dict[str, list[ModelConfig]] = {}
-    for cfg in configs:
-        by_name.setdefault(cfg.name, []).append(cfg)
-    for name, same in by_name.items():
-        if len(same) > 1:
-            files = [c.source_path for c in same]
-            for cfg in same:
-                errors[cfg.source_path] = f"{cfg.source_path}: name {name!r} is also used by {files}"
-    good = tuple(c for c in configs if len(by_name[c.name]) == 1)
-    return ModelScan(configs=good, errors=dict(sorted(errors.items())))
-
-
-def load_all_models(directory: Path | None = None) -> list[ModelConfig]:
-    """Every model config, or a ConfigError listing every broken file (strict: for tools and tests)."""
-    scan = scan_models(directory)
-    if scan.errors:
-        raise ConfigError("; ".join(scan.errors.values()))
-    return list(scan.configs)
