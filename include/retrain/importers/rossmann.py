@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from retrain.errors import MissingInputError
-from retrain.families.sales.features import SALES_COLUMNS, STORE_COLUMNS
+from retrain.families.sales.processing import SALES_COLUMNS, STORE_COLUMNS
 from retrain.keys import week_start
 
 REFERENCE_DIR = Path(__file__).resolve().parents[4] / "shared" / "reference"
@@ -148,7 +148,7 @@ def land_import(store, cfg, plan: ImportPlan, stores: pd.DataFrame) -> list[dict
     """Write every planned week's batch and the store table (the only S3 effect here)."""
     from retrain.config import Settings
     from retrain.core.frames import to_bytes
-    from retrain.families.sales.features import stores_input
+    from retrain.families.sales.settings import stores_input
     from retrain.keys import Keys
 
     missing = [c for c in STORE_COLUMNS if c not in stores.columns]

@@ -1,6 +1,8 @@
 """Daily store-sales forecasting (the Rossmann model), split by concern:
 
-* `features`: typing the landed weeks, merging the store table, the feature engineering;
+* `settings`: the family's keys of the model file's `data` section;
+* `processing`: typing the landed weeks, merging the store table;
+* `features`: the feature engineering (`history`: the sales-history features at a horizon);
 * `checks`: the store-table, processed and features validation stages;
 * `family`: the family itself (frames, preprocessing, time-ordered CV, scoring).
 
@@ -15,16 +17,13 @@ from retrain.families.sales.checks import (  # noqa: F401
 )
 from retrain.families.sales.family import SalesForecastFamily  # noqa: F401
 from retrain.families.sales.features import *  # noqa: F401,F403
-from retrain.families.sales.features import (  # noqa: F401
+from retrain.families.sales.features import engineer_features, iso_week_monday, model_rows  # noqa: F401
+from retrain.families.sales.processing import (  # noqa: F401
     Processed,
     UnusableBatch,
     clean_stores,
-    engineer_features,
-    history_weeks,
-    iso_week_monday,
-    model_rows,
     process,
     read_processed,
     read_stores,
-    stores_input,
 )
+from retrain.families.sales.settings import forecast_horizon, history_weeks, stores_input  # noqa: F401

@@ -9,19 +9,15 @@ import pandas as pd
 
 from retrain.config import ModelConfig
 from retrain.errors import MissingInputError
-from retrain.families.sales.features import (
-    LAG_FEATURES,
+from retrain.families.sales.features import LAG_FEATURES, ROLLING_FEATURES, engineer_features, model_rows
+from retrain.families.sales.processing import (
     NUMERIC_INPUTS,
-    ROLLING_FEATURES,
     WEEK_COLUMN,
     Processed,
-    _suite,
-    engineer_features,
-    forecast_horizon,
-    model_rows,
     read_processed,
     read_stores,
 )
+from retrain.families.sales.settings import _suite, forecast_horizon
 
 
 def _check(name: str, severity: str, success: bool, message: str, **kw):

@@ -10,13 +10,9 @@ import pandas as pd
 
 from retrain.config import ModelConfig
 from retrain.errors import DataValidationError
-from retrain.families.sales.features import (
-    WEEK_COLUMN,
-    engineer_features,
-    forecast_horizon,
-    model_rows,
-    read_processed,
-)
+from retrain.families.sales.features import engineer_features, model_rows
+from retrain.families.sales.processing import WEEK_COLUMN, read_processed
+from retrain.families.sales.settings import forecast_horizon
 
 
 class SalesForecastFamily:
