@@ -52,7 +52,7 @@ def test_shipped_configs_parse_with_the_same_attributes():
     assert fraud.schedule.weekday == "monday" and fraud.registry.canary_rows == 200
     assert fraud.data.extra == {}
     assert rossmann.data.extra == {
-        "history_weeks": 58, "forecast_horizon_days": 7, "stores_input": {"name": "stores", "format": "csv"},
+        "history_weeks": 14, "forecast_horizon_days": 7, "stores_input": {"name": "stores", "format": "csv"},
         "store_table_suite": "rossmann_store_table.json", "processed_suite": "rossmann_processed.json",
         "features_suite": "rossmann_features.json",
     }

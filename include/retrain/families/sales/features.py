@@ -37,6 +37,8 @@ import pandas as pd
 from retrain.families.sales.history import (  # noqa: F401  (re-exported)
     AHEAD_FEATURES,
     DEFAULT_HORIZON_DAYS,
+    EVENT_CAP_DAYS,
+    EVENT_FEATURES,
     LAGS,
     ROLLING_WINDOWS,
     STORE_FEATURES,

@@ -30,6 +30,13 @@ PROMO_WINDOW = 91
 YEARLY_FEATURES = ("sales_lag_364", "sales_last_year_week_mean", "sales_roll_mean_364", "sales_seasonal_estimate")
 STORE_FEATURES = ("sales_dow_mean_12w", "sales_promo_ratio_91")
 AHEAD_FEATURES = ("closed_yesterday", "closed_tomorrow", "holiday_yesterday", "holiday_tomorrow")
+# Distance to the plan's events: sales rise before a holiday or a closure and stay off after one for
+# several days (Easter, Ascension, Whit Monday, a store reopening after refurbishment); one day of
+# "yesterday/tomorrow" sees only the edge. "since" reads the past plan; "until" looks ahead only to
+# the Sunday of the day's own week (the plan a weekly batch carries), NaN when no event is left in it.
+EVENTS = ("holiday", "school_holiday", "closed")
+EVENT_FEATURES = tuple(f"days_{way}_{event}" for event in EVENTS for way in ("since", "until"))
+EVENT_CAP_DAYS = 15  # "long ago": effects of an event fade within two weeks
 DEFAULT_HORIZON_DAYS = 7
 MAX_HORIZON_DAYS = 28
 
@@ -44,7 +51,7 @@ def rolling_features() -> tuple[str, ...]:
 
 
 def extra_features() -> tuple[str, ...]:
-    return YEARLY_FEATURES + STORE_FEATURES + AHEAD_FEATURES
+    return YEARLY_FEATURES + STORE_FEATURES + AHEAD_FEATURES + EVENT_FEATURES
 
 
 def history_days(horizon: int) -> int:
@@ -140,4 +147,34 @@ def sales_history(frame: pd.DataFrame, horizon: int = 1) -> dict[str, np.ndarray
     tomorrow = np.full_like(holiday, np.nan)
     tomorrow[:-1] = holiday[1:]
     out["holiday_tomorrow"] = at_rows(tomorrow)
+
+    # a day without a row (the 180 stores' half-year gap) counts as closed: the reopening is an event
+    flags = {"holiday": holiday == 1, "school_holiday": grid_of(frame["SchoolHoliday"].to_numpy(np.float64)) == 1,
+             "closed": (closed == 1) | np.isnan(closed)}
+    weekday = (day0.dayofweek + np.arange(n_days)) % 7
+    for event, flag in flags.items():
+        out[f"days_since_{event}"] = at_rows(_days_since(flag, EVENT_CAP_DAYS))
+        out[f"days_until_{event}"] = at_rows(_days_until_in_week(flag, weekday))
+    return out
+
+
+def _days_since(flags: np.ndarray, cap: int) -> np.ndarray:
+    """Row d: days since the newest flagged day at or before d (0 on one), `cap` if none within it."""
+    out = np.empty(flags.shape, dtype=np.float64)
+    run = np.full(flags.shape[1], float(cap))
+    for d in range(len(flags)):
+        run = np.where(flags[d], 0.0, np.minimum(run + 1.0, cap))
+        out[d] = run
+    return out
+
+
+def _days_until_in_week(flags: np.ndarray, weekday: np.ndarray) -> np.ndarray:
+    """Row d: days until the next flagged day from d to the Sunday of d's week (0 on one), else NaN."""
+    out = np.empty(flags.shape, dtype=np.float64)
+    run = np.full(flags.shape[1], np.nan)
+    for d in range(len(flags) - 1, -1, -1):
+        if weekday[d] == 6:  # Sunday: next week's plan is not in this week's batch
+            run = np.full(flags.shape[1], np.nan)
+        run = np.where(flags[d], 0.0, run + 1.0)
+        out[d] = run
     return out
