@@ -29,7 +29,8 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def walk_forward(horizon: int, weeks: int = 12, stores: int | None = None, log=print) -> dict:
+def walk_forward(horizon: int, weeks: int = 12, stores: int | None = None, log=print,
+                 threads: int | None = None) -> dict:
     import pandas as pd
     from retrain.config import load_model_config
     from retrain.core.metrics import rmspe
@@ -45,6 +46,8 @@ def walk_forward(horizon: int, weeks: int = 12, stores: int | None = None, log=p
         features = (*features, "sales_lag_1")
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(
         cfg.data, numeric_features=features, forecast_horizon_days=horizon))
+    if threads:  # a quiet machine may give the fits every core (the shipped config: training.threads)
+        cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, threads=threads))
     family = get_family(cfg.family)
     raw = pd.read_parquet(sales_path)
     if stores:
@@ -114,11 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weeks", type=int, default=12)
     parser.add_argument("--stores", type=int, default=None, help="only stores 1..N (quick runs)")
     parser.add_argument("--horizons", default="1,7")
+    parser.add_argument("--threads", type=int, default=None, help="OpenMP threads per fit (default: the config's)")
     args = parser.parse_args(argv)
     from retrain.errors import MissingInputError
 
     try:
-        results = [walk_forward(int(h), args.weeks, args.stores) for h in args.horizons.split(",")]
+        results = [walk_forward(int(h), args.weeks, args.stores, threads=args.threads)
+                   for h in args.horizons.split(",")]
     except MissingInputError as exc:
         print(f"real Rossmann: skipped: {exc}", file=sys.stderr)
         return 0
