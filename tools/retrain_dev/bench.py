@@ -145,6 +145,17 @@ def _step(ctx, task_id: str, **kwargs):
     return getattr(Steps(ctx), STEP_METHOD.get(task_id, task_id))(**kwargs)
 
 
+def _gate_or_rejection(ctx, task_id: str) -> dict:
+    """The gate; a rejection is an outcome of the run (no promotion follows), not a failed stage.
+    (A forced retraining on stable data can rarely be shown not worse on a small holdout.)"""
+    from retrain.errors import GateRejected
+
+    try:
+        return _step(ctx, task_id)
+    except GateRejected as exc:
+        return {"rejected": str(exc).splitlines()[0]}
+
+
 def _land(store, cfg, start: dt.date, weeks: int, rows: int) -> dict:
     from retrain_dev.datagen.landing import land_weeks
 
@@ -281,9 +292,15 @@ def fraud_bench(rows_per_week: int = 77_000, weeks: int = 13, config: str | Path
         log(f"fraud: steady-state retraining run for week {weekly} (forced)", flush=True)
         for task in RETRAIN_STAGES:
             kwargs = {"force": True} if task == "evaluate_triggers" else {}
-            row = run(f"{task} (weekly)", "weekly", _step, ctx3, task, **kwargs)
+            fn = _gate_or_rejection if task == "evaluation_gate" else _step
+            row = run(f"{task} (weekly)", "weekly", fn, ctx3, task, **kwargs)
             if not row["ok"]:
                 break
+            if task == "evaluation_gate" and "rejected" in row["result"]:
+                info["weekly_gate_rejected"] = row["result"]["rejected"]  # the run ends here, as in the DAG
+                break
+            if task == "evaluate_triggers":
+                info["weekly_decision"] = row["result"]
             if task == "train":
                 info["weekly_train_profile"] = _train_profile(store.get_json(ctx3.artifact("run_log.json")))
         info["s3_endpoint_rss_mib"] = _pid_rss_mib(server.proc.pid) if server.proc else None

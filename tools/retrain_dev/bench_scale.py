@@ -115,6 +115,7 @@ def summarise_run(rows: int, stage_rows: list[dict], info: dict) -> dict:
         # the target is judged on the run a trigger starts week after week (steady state)
         "weekly_s": weekly_s, "weekly_ratio": weekly_ratio, "met": weekly_ok and weekly_ratio <= target,
         "weekly_stages": {r["stage"].removesuffix(" (weekly)"): round(r["seconds"], 2) for r in weekly},
+        "weekly_rejected": info.get("weekly_gate_rejected"),  # the run ended at the gate: no ratio
         "run_cpu_s": run_cpu, "fit_cpu_s": fit_cpu, "cpu_ratio": run_cpu / fit_cpu if ok and fit_cpu else float("nan"),
         "peak_mib": max((r["peak_mib"] for r in retrain), default=float("nan")),
         "stages": {r["stage"]: round(r["seconds"], 2) for r in retrain},
@@ -288,7 +289,8 @@ def format_report(report: dict) -> str:
         lines += [format_scale_line(s) for s in report["scale"]]
         for s in report["scale"]:
             if s.get("weekly_stages"):
-                lines.append(f"  {s['rows']:,} weekly: " + ", ".join(f"{k} {v}" for k, v in s["weekly_stages"].items()))
+                lines.append(f"  {s['rows']:,} weekly: " + ", ".join(f"{k} {v}" for k, v in s["weekly_stages"].items())
+                             + (f"; ended at the gate: {s['weekly_rejected']}" if s.get("weekly_rejected") else ""))
             lines.append(f"  {s['rows']:,} first: " + ", ".join(f"{k} {v}" for k, v in s["stages"].items())
                          + f"; CV rows {s['cv_rows']}, CV means {s.get('cv_means')}"
                          + (f"; errors {s['errors']}" if s["errors"] else ""))
