@@ -29,6 +29,17 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def model_rows_up_to(processed, last_week: dt.date, horizon: int):
+    """Model rows built from the weeks landed up to `last_week`, as that week's run builds them
+    (a feature looking ahead, e.g. closed_tomorrow on the Sunday, sees no later week)."""
+    import pandas as pd
+    from retrain.families import sales as S
+
+    upto = processed[processed["Date"] < pd.Timestamp(last_week + dt.timedelta(weeks=1))].reset_index(drop=True)
+    featured = S.engineer_features(upto, horizon)
+    return featured[(featured["Open"] == 1) & (featured["Sales"] > 0)].reset_index(drop=True)
+
+
 def walk_forward(horizon: int, weeks: int = 12, stores: int | None = None, log=print,
                  threads: int | None = None) -> dict:
     import pandas as pd
@@ -56,20 +67,21 @@ def walk_forward(horizon: int, weeks: int = 12, stores: int | None = None, log=p
     plan = imp.plan_import(raw)
     processed = S.process(plan.weeks, imp.read_table(stores_path)).require_typed()
 
-    def model_rows_up_to(last_week: dt.date):
-        """Model rows built from the weeks landed up to `last_week`, as that week's run builds them
-        (a feature looking ahead, e.g. closed_tomorrow on the Sunday, sees no later week)."""
-        upto = processed[processed["Date"] < pd.Timestamp(last_week + dt.timedelta(weeks=1))].reset_index(drop=True)
-        featured = S.engineer_features(upto, S.forecast_horizon(cfg))
-        return featured[(featured["Open"] == 1) & (featured["Sales"] > 0)].reset_index(drop=True)
-
     feature_seconds = time.perf_counter() - started
     all_weeks = sorted(plan.weeks)
     scored, table = [], []
+    built: dict[dt.date, pd.DataFrame] = {}  # week W's rows are week W+1's training rows: built once
+
+    def rows_up_to(last_week: dt.date) -> pd.DataFrame:
+        if last_week not in built:
+            built.clear()
+            built[last_week] = model_rows_up_to(processed, last_week, S.forecast_horizon(cfg))
+        return built[last_week]
+
     for week in all_weeks[-weeks:]:
         t0 = time.perf_counter()
         holdout_week = week - dt.timedelta(weeks=1)  # the champion's run: week W-1
-        rows = model_rows_up_to(holdout_week)
+        rows = rows_up_to(holdout_week)
         first = holdout_week - dt.timedelta(weeks=cfg.data.window_weeks - 1)
         in_window = (rows[S.WEEK_COLUMN] >= first.isoformat()) & (rows[S.WEEK_COLUMN] <= holdout_week.isoformat())
         window = rows[in_window]
@@ -78,7 +90,7 @@ def walk_forward(horizon: int, weeks: int = 12, stores: int | None = None, log=p
         feats = family.feature_columns(cfg)
         pre = family.build_preprocessor(cfg).fit(train[feats])
         result = train_candidates(train, holdout, cfg, family, pre)
-        scoring_rows = model_rows_up_to(week)  # the trigger's performance check on week W's batch
+        scoring_rows = rows_up_to(week)  # the trigger's performance check on week W's batch
         target = scoring_rows[scoring_rows[S.WEEK_COLUMN] == week.isoformat()]
         y, pred = family.target(target, cfg), family.score(result.model, target[feats])
         scored.append((y, pred))

@@ -17,13 +17,4 @@ from retrain.families.sales.checks import (  # noqa: F401
 )
 from retrain.families.sales.family import SalesForecastFamily  # noqa: F401
 from retrain.families.sales.features import *  # noqa: F401,F403
-from retrain.families.sales.features import engineer_features, iso_week_monday, model_rows  # noqa: F401
-from retrain.families.sales.processing import (  # noqa: F401
-    Processed,
-    UnusableBatch,
-    clean_stores,
-    process,
-    read_processed,
-    read_stores,
-)
-from retrain.families.sales.settings import forecast_horizon, history_weeks, stores_input  # noqa: F401
+# (features re-exports what it uses from history, processing and settings: they come with the *)
