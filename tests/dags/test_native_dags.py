@@ -33,25 +33,32 @@ def test_no_approval_step_by_default():
 
 
 def test_weekly_dag_carries_a_deadline_alert_to_the_bundle_callback(monkeypatch):
-    from airflow.sdk.definitions.deadline import DagRunQueuedAtDeadline
     from retrain.airflow.dag_factory import build_weekly_dag
+    from retrain.airflow.deadline import ScheduledRunDeadline
 
-    monkeypatch.setenv("RETRAIN_DEADLINE_ALERTS", "1")
+    monkeypatch.delenv("RETRAIN_DEADLINE_ALERTS", raising=False)  # on unless turned off
     cfg = load_model_config("fraud")
     [alert] = build_weekly_dag(cfg).deadline
-    assert isinstance(alert.reference, DagRunQueuedAtDeadline)
-    assert alert.interval == dt.timedelta(hours=4)  # 02:00 -> 06:00 local
+    assert alert.reference == ScheduledRunDeadline(local_time="06:00", timezone="Europe/Berlin")
+    assert alert.interval == dt.timedelta(0)  # the reference is the deadline itself (exact across DST)
     assert alert.callback.path == "retrain.airflow.deadline.deadline_missed"
     assert alert.callback.kwargs == {"model": "fraud"}
     no_deadline = dataclasses.replace(cfg, schedule=dataclasses.replace(cfg.schedule, deadline=None))
     assert not build_weekly_dag(no_deadline).deadline
+    monkeypatch.setenv("RETRAIN_DEADLINE_ALERTS", "0")  # what in-process dag.test() runs set
+    assert not build_weekly_dag(cfg).deadline
 
 
-def test_deadline_alerts_are_opt_in_because_clearing_such_runs_fails_in_airflow_3_3(monkeypatch):
-    from retrain.airflow.dag_factory import build_weekly_dag
+def test_the_deadline_reference_round_trips_through_the_plugin_registry():
+    """The scheduler can only create deadline rows for a custom reference a plugin registers."""
+    from airflow.serialization.decoders import decode_deadline_reference
+    from airflow.serialization.encoders import encode_deadline_reference
+    from retrain.airflow.deadline import ScheduledRunDeadline
 
-    monkeypatch.delenv("RETRAIN_DEADLINE_ALERTS", raising=False)
-    assert not build_weekly_dag(load_model_config("fraud")).deadline
+    ref = ScheduledRunDeadline(local_time="05:30", timezone="America/New_York")
+    encoded = encode_deadline_reference(ref)
+    assert encoded["__class_path"] == "retrain.airflow.deadline.ScheduledRunDeadline"
+    assert decode_deadline_reference(encoded).inner_ref == ref
 
 
 def test_clears_and_backfills_run_the_latest_dag_version_explicitly():

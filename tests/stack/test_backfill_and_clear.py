@@ -121,3 +121,15 @@ def test_clear_and_rerun_after_a_bad_batch_ends_like_a_run_that_never_failed(cle
     assert slots.previous == story.slots_before.champion
     assert slots.generation == story.slots_before.generation + 1
     assert registry_problems(store, keys) == [], "only complete, verified versions under registry/"
+
+
+def test_the_scheduler_knows_the_weekly_deadline_and_gives_backfills_and_manual_runs_none(
+        local_stack, backfill_story, clear_story):
+    """The DAG processor serialized the bundle's deadline reference and the scheduler and API server
+    read it back (plugins/retrain_deadlines.py); backfilled and hand-triggered weeks have no deadline
+    row (only scheduled runs do, tests/integration/test_deadline.py), and the clear above worked."""
+    alerts = local_stack.request("GET", "/ui/dags/retrain_fraud/deadlineAlerts")
+    assert [(a["name"], a["reference_type"], a["interval"]) for a in alerts["deadline_alerts"]] == [
+        ("fraud_weekly_deadline", "ScheduledRunDeadline", 0.0)]
+    for run_id in [r["dag_run_id"] for r in backfill_story.runs] + [clear_story.run_id]:
+        assert local_stack.request("GET", f"/ui/dags/retrain_fraud/dagRuns/{run_id}/deadlines")["total_entries"] == 0

@@ -1,12 +1,20 @@
-"""Deadline alert of the weekly run: it must be finished by `schedule.deadline` (local HH:MM, default
-06:00, before the business day).
+"""Deadline alert of the weekly run: a scheduled run must be finished by `schedule.deadline` (local
+HH:MM, default 06:00, before the business day).
 
-Airflow's deadline alerts (experimental since 3.1) do the timing: the weekly DAG carries a
-DeadlineAlert measured from when the run was queued, with the interval from the scheduled time
-to the deadline (02:00 -> 06:00 = 4 h), so a scheduled run that is still running at 06:00 local
-alerts; a backfill or manual run gets the same budget from when it was queued. The scheduler
-notices the miss and an executor runs `deadline_missed`, which sends one alert through the
-bundle's notifier (same recipients, SMTP connection and at-most-once marker as failure alerts).
+Airflow's deadline alerts (experimental since 3.1) do the timing. The weekly DAG carries a
+DeadlineAlert whose reference is :class:`ScheduledRunDeadline`, a custom deadline reference
+(registered by ``plugins/retrain_deadlines.py``): the first local `deadline` after the run's
+scheduled time (Monday 02:00 -> Monday 06:00 local, exact across DST), with a zero interval.
+Only scheduled runs get a deadline: a backfill of past weeks or a run triggered by hand has no
+business morning to miss. The scheduler notices the miss and an executor runs `deadline_missed`,
+which sends one alert through the bundle's notifier (same recipients, SMTP connection and
+at-most-once marker as failure alerts).
+
+Why not Airflow's built-in references: DAGRUN_QUEUED_AT breaks clearing in 3.3.2 (clearing a
+task of such a run fails with HTTP 500: taskinstance._recalculate_dagrun_queued_at_deadlines calls
+timedelta(seconds=<the serialized interval dict>)), and DAGRUN_LOGICAL_DATE plus a fixed interval is
+an hour off in DST weeks and alerts at once for every backfilled week. A custom reference is
+recalculated by nothing on clear, so a cleared run keeps its original deadline.
 """
 
 from __future__ import annotations
@@ -14,48 +22,81 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from dataclasses import dataclass
+from typing import Any
+
+import pendulum
+from airflow.sdk.definitions.deadline import REFERENCE_TYPE_FIELD, BaseDeadlineReference
 
 log = logging.getLogger(__name__)
 
 CALLBACK = "retrain.airflow.deadline.deadline_missed"
-# Opt-in ("1") until Airflow fixes it: in 3.3.2, clearing a task of a run whose DAG has a
-# DAGRUN_QUEUED_AT deadline fails with HTTP 500 (taskinstance._recalculate_dagrun_queued_at_deadlines
-# calls timedelta(seconds=<the serialized interval dict>)), so on-call could not clear and re-run.
+# "0" turns the alert off. In-process runs need that: Airflow 3.3.2's dag.test() crashes when a run
+# of a DAG with a deadline alert succeeds (DagRun.update_state looks the DAG's `deadline` up as
+# alert ids; the DAG dag.test() builds holds the alert definitions). The scheduler is unaffected.
 ENV_SWITCH = "RETRAIN_DEADLINE_ALERTS"
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV_SWITCH, "0").strip().lower() in ("1", "true", "on", "yes")
+    return os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "false", "off", "no")
 
 
 def off_for_dag_test() -> None:
-    """Airflow 3.3.2's dag.test() crashes when a run of a DAG with a deadline alert succeeds
-    (DagRun.update_state looks the DAG's `deadline` up as alert ids; the DAG dag.test() builds holds
-    the alert definitions), so in-process runs (tests, make demo, make bench) leave it off unless the
-    caller chose otherwise. The scheduler's path is unaffected."""
+    """In-process runs (make demo, make bench, tests) leave the alert off unless the caller chose
+    otherwise (see ENV_SWITCH)."""
     os.environ.setdefault(ENV_SWITCH, "0")
 
 
-def deadline_interval(schedule) -> dt.timedelta | None:
-    """Scheduled time -> deadline, on the same or the next local day (None: no deadline)."""
-    if schedule.deadline is None:
-        return None
-    hour, minute = (int(x) for x in str(schedule.deadline).split(":"))
-    start, end = schedule.hour * 60 + schedule.minute, hour * 60 + minute
-    return dt.timedelta(minutes=(end - start) % (24 * 60) or 24 * 60)
+def deadline_after(scheduled: dt.datetime, local_time: str, timezone: str) -> dt.datetime:
+    """The first local `local_time` (HH:MM) after `scheduled`: the same day or the next (UTC)."""
+    hour, minute = (int(x) for x in local_time.split(":"))
+    local = pendulum.instance(scheduled).in_timezone(timezone)
+    due = local.set(hour=hour, minute=minute, second=0, microsecond=0)
+    if due <= local:
+        due = local.add(days=1).set(hour=hour, minute=minute, second=0, microsecond=0)
+    return due.in_timezone("UTC")
+
+
+@dataclass(eq=False)  # BaseDeadlineReference compares and hashes by serialize_reference()
+class ScheduledRunDeadline(BaseDeadlineReference):
+    """Deadline reference: `local_time` in `timezone` after a *scheduled* run's time; None (no
+    deadline row) for backfill and manual runs. Airflow adds the alert's interval (zero) to it."""
+
+    local_time: str = "06:00"
+    timezone: str = "UTC"
+    required_kwargs = frozenset({"dag_id", "run_id"})  # what Airflow passes to _evaluate_with
+
+    def serialize_reference(self) -> dict[str, Any]:
+        return {REFERENCE_TYPE_FIELD: self.reference_name, "local_time": self.local_time, "timezone": self.timezone}
+
+    @classmethod
+    def deserialize_reference(cls, reference_data: dict[str, Any]) -> ScheduledRunDeadline:
+        return cls(local_time=reference_data["local_time"], timezone=reference_data["timezone"])
+
+    def _evaluate_with(self, *, session, dag_id: str, run_id: str, **_) -> dt.datetime | None:
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.types import DagRunType
+        from sqlalchemy import select
+
+        row = session.execute(select(DagRun.run_type, DagRun.run_after)
+                              .where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)).one_or_none()
+        if row is None:
+            raise LookupError(f"no DagRun {dag_id}/{run_id} to set the weekly deadline of")
+        if row.run_type != DagRunType.SCHEDULED:
+            return None
+        return deadline_after(row.run_after, self.local_time, self.timezone)
 
 
 def weekly_deadline_alert(cfg):
-    """The DeadlineAlert for `retrain_<model>` (None when schedule.deadline is null)."""
-    interval = deadline_interval(cfg.schedule)
-    if interval is None or not enabled():
+    """The DeadlineAlert for `retrain_<model>` (None when schedule.deadline is null or alerts are off)."""
+    if cfg.schedule.deadline is None or not enabled():
         return None
     from airflow.sdk.definitions.callback import SyncCallback
-    from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+    from airflow.sdk.definitions.deadline import DeadlineAlert
 
     return DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=interval,
+        reference=ScheduledRunDeadline(local_time=cfg.schedule.deadline, timezone=cfg.schedule.timezone),
+        interval=dt.timedelta(0),
         callback=SyncCallback(CALLBACK, kwargs={"model": cfg.name}),
         name=f"{cfg.name}_weekly_deadline",
     )

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from retrain.airflow.approval import approval_body, decision_record
 from retrain.airflow.assets import champion_event
-from retrain.airflow.deadline import deadline_interval
-from retrain.config import DEFAULT_MODELS_DIR, ScheduleConfig, parse_model_config
+from retrain.airflow.deadline import deadline_after
+from retrain.config import DEFAULT_MODELS_DIR, parse_model_config
 from retrain.core.outcome import summarise
 from retrain.errors import ConfigError
 from retrain.keys import Keys
@@ -79,14 +79,17 @@ def test_a_rejected_approval_is_the_outcome_not_approved():
     assert summarise(states, {"gate": {"passed": True}}, V2)["outcome"] == "incomplete"
 
 
-@pytest.mark.parametrize(("hour", "minute", "deadline", "expected"), [
-    (2, 0, "06:00", dt.timedelta(hours=4)),
-    (23, 30, "06:00", dt.timedelta(hours=6, minutes=30)),  # the next morning
-    (6, 0, "06:00", dt.timedelta(hours=24)),
-    (2, 0, None, None),
+@pytest.mark.parametrize(("scheduled", "local_time", "expected"), [
+    ("2026-06-01T00:00:00+00:00", "06:00", "2026-06-01T04:00:00+00:00"),  # Mon 02:00 CEST -> 06:00 CEST
+    ("2026-01-05T01:00:00+00:00", "06:00", "2026-01-05T05:00:00+00:00"),  # Mon 02:00 CET -> 06:00 CET
+    ("2026-03-30T00:00:00+00:00", "06:00", "2026-03-30T04:00:00+00:00"),  # the Monday after DST began
+    ("2026-10-26T01:00:00+00:00", "06:00", "2026-10-26T05:00:00+00:00"),  # the Monday after DST ended
+    ("2026-06-01T21:30:00+00:00", "06:00", "2026-06-02T04:00:00+00:00"),  # 23:30 local: the next morning
+    ("2026-06-01T04:00:00+00:00", "06:00", "2026-06-02T04:00:00+00:00"),  # at 06:00: a day later, never 0 h
 ])
-def test_deadline_interval_from_schedule_time_to_deadline(hour, minute, deadline, expected):
-    assert deadline_interval(ScheduleConfig(hour=hour, minute=minute, deadline=deadline)) == expected
+def test_the_deadline_is_the_first_local_time_after_the_scheduled_run(scheduled, local_time, expected):
+    due = deadline_after(dt.datetime.fromisoformat(scheduled), local_time, "Europe/Berlin")
+    assert due == dt.datetime.fromisoformat(expected)
 
 
 def test_new_config_fields_default_and_validate():
