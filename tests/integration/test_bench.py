@@ -42,6 +42,7 @@ def test_every_stage_is_measured_in_dag_order(small):
         assert weekly == stages[: stages.index("evaluation_gate (weekly)") + 1]
     else:
         assert weekly == stages
+    assert [r["stage"] for r in _by_group(rows, "weekly-reference")] == ["single fit of the weekly winner (reference)"]
     assert len(_by_group(rows, "setup")) == 3  # the window, the skip week, the steady-state week
     profile = [r["stage"] for r in _by_group(rows, "profile")]
     assert any("hist_gradient_boosting" in s for s in profile) and any("random_forest" in s for s in profile)
@@ -72,6 +73,9 @@ def test_runs_took_the_paths_the_budgets_assume(small):
     assert profile["train_rows"] == 1500 and profile["holdout_rows"] == 500
     assert info["single_fit"]["winner"] == profile["winner"]
     assert info["single_fit"]["rows"] == profile["train_rows"]
+    # the steady-state run is judged against a fit of its own winner on its own rows
+    assert info["weekly_single_fit"]["winner"] == info["weekly_train_profile"]["winner"]
+    assert info["weekly_single_fit"]["rows"] == info["weekly_train_profile"]["train_rows"]
 
 
 def test_budget_lines_table_and_json(small, tmp_path):

@@ -30,19 +30,24 @@ def test_a_run_is_summarised_against_its_target():
     info = {"window_rows": 300_000, "single_fit": {"cpu_seconds": 4.0},
             "train_profile": {"winner": "hgb", "cv_rows": 17_000,
                               "candidates": {"hgb": {"holdout": {"roc_auc": 0.97}}}}}
-    weekly = [_row("train (weekly)", "weekly", 5.0, 4.0), _row("promote (weekly)", "weekly", 1.0, 1.0)]
+    weekly = [_row("train (weekly)", "weekly", 5.0, 4.0), _row("promote (weekly)", "weekly", 1.0, 1.0),
+              _row("single fit of the weekly winner (reference)", "weekly-reference", 4.0, 4.0)]
+    info["weekly_train_profile"] = {"winner": "rf"}
     s = bench_scale.summarise_run(300_000, rows + weekly, info)
     assert s["ok"] and s["ratio"] == 8.0 / 5.0 and s["target"] == 2.0
-    # the target is judged on the steady-state weekly run: 6.0 s / 5.0 s
-    assert s["weekly_ratio"] == 6.0 / 5.0 and s["met"] and s["weekly_stages"] == {"train": 5.0, "promote": 1.0}
+    # the target is judged on the steady-state weekly run against one fit of its own winner: 6.0 s / 4.0 s
+    assert s["weekly_ratio"] == 6.0 / 4.0 and s["met"] and s["weekly_stages"] == {"train": 5.0, "promote": 1.0}
+    assert s["weekly_winner"] == "rf" and s["weekly_fit_s"] == 4.0
     assert s["cpu_ratio"] == 6.0 / 4.0 and s["holdout_roc_auc"] == 0.97 and s["skip_s"] == 1.5
-    assert "met" in bench_scale.format_scale_line(s)
+    assert "met" in bench_scale.format_scale_line(s) and "rf" in bench_scale.format_scale_line(s)
 
-    slow_week = weekly[:1] + [_row("promote (weekly)", "weekly", 16.0, 1.0)]
+    slow_week = [weekly[0], _row("promote (weekly)", "weekly", 16.0, 1.0), weekly[2]]
     slow = bench_scale.summarise_run(100_000, rows + slow_week, info)
     assert slow["target"] == 4.0 and not slow["met"] and "MISSED" in bench_scale.format_scale_line(slow)
     unmeasured = bench_scale.summarise_run(300_000, rows, info)  # no weekly run: nothing to judge, not met
     assert unmeasured["ok"] and not unmeasured["met"] and math.isnan(unmeasured["weekly_ratio"])
+    no_reference = bench_scale.summarise_run(300_000, rows + weekly[:2], info)  # never judged against run 1's fit
+    assert not no_reference["met"] and math.isnan(no_reference["weekly_ratio"])
 
     failed = bench_scale.summarise_run(1_000_000, [_row("train", "retrain", 1.0, 1.0, ok=False)], {})
     assert not failed["ok"] and not failed["met"] and math.isnan(failed["ratio"])
