@@ -187,6 +187,7 @@ def test_airflow_is_imported_only_by_the_adapter_modules():
                "retrain.airflow.alert_message",  # Airflow's [api] base_url, for the alert's link to the task
                "retrain.airflow.assets",  # the champion Asset and its alias (SDK objects)
                "retrain.airflow.approval", "retrain.airflow.deadline",  # HITL operator and deadline alert (SDK objects)
+               "retrain.airflow.branching",  # the weekly branch operator
                "retrain.airflow.ui.app"}  # the UI page's adapter to Airflow's auth manager
     pkg = ROOT / "include" / "retrain"
     offenders = []

@@ -77,6 +77,22 @@ def test_stable_weeks_skip_with_a_reason(story, n):
     assert story["slots"][week(n)].champion.version == story["slots"][week(1)].champion.version
 
 
+def test_a_skip_week_skips_the_whole_retraining_path_at_once(story):
+    """The branch skips every task of the path not taken in one step (retrain.airflow.branching),
+    rather than one trigger-rule level per scheduling pass; record_outcome still runs."""
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+    from retrain_dev.demo import run_time_for
+
+    run_id = f"manual__{run_time_for(week(2), story['cfg']).isoformat()}"
+    with create_session() as session:
+        tis = {ti.task_id: ti for ti in session.query(TaskInstance).filter_by(dag_id="retrain_fraud", run_id=run_id)}
+    path = ["validate_data", "build_features", "train", "evaluation_gate", "promote", "smoke_test", "rollback"]
+    assert {t: str(tis[t].state) for t in path} == dict.fromkeys(path, "skipped")
+    assert {t: str(tis[t].state) for t in ("skip", "record_outcome")} == {"skip": "success", "record_outcome": "success"}
+    assert len({tis[t].end_date for t in path}) == 1  # one update, not one per level
+
+
 def test_week_5_drift_retrains_and_promotes(story):
     o = story["outcomes"][week(5)]
     assert o["trigger"] == "drift" and "PSI" in o["trigger_reason"]

@@ -96,11 +96,12 @@ def _deployment_doc(cfg: ModelConfig) -> dict[str, str]:
 
 
 def build_weekly_dag(cfg: ModelConfig):
-    from airflow.providers.standard.operators.python import BranchPythonOperator, PythonOperator
+    from airflow.providers.standard.operators.python import PythonOperator
     from airflow.sdk import DAG, Param, TriggerRule
 
     from retrain.airflow.alerts import failure_notifier
     from retrain.airflow.assets import champion_alias
+    from retrain.airflow.branching import PathBranchOperator
     from retrain.airflow.deadline import weekly_deadline_alert
     from retrain.timetable import WeeklyTimetable
 
@@ -138,8 +139,8 @@ def build_weekly_dag(cfg: ModelConfig):
         evaluate = PythonOperator(task_id="evaluate_triggers", python_callable=_call("evaluate_triggers", name),
                                   doc_md="Raw-batch suite on the newest batch (every week, skip weeks too), "
                                   "then drift, score drift, performance decay and model age → decision.json")
-        branch = BranchPythonOperator(task_id="branch_on_decision", python_callable=_call("choose_branch", name),
-                                      retries=0)
+        branch = PathBranchOperator(task_id="branch_on_decision", python_callable=_call("choose_branch", name),
+                                    retries=0, doc_md="Follows the decision; skips the whole path not taken at once")
         skip = PythonOperator(task_id="skip", python_callable=_call("skip", name),
                               doc_md="Records why this week needs no retraining")
         validate = PythonOperator(task_id="validate_data", python_callable=_call("validate_data", name),
