@@ -118,6 +118,15 @@ def test_empty_optional_sections_mean_defaults():
         (FRAUD, "training.candidates.0.estimator", "xgboost.XGBClassifier",
          "training.candidates[0]: candidate 'hist_gradient_boosting': only sklearn estimators are allowed"),
         (FRAUD, "training.candidates.1.name", "hist_gradient_boosting", "training: candidate names must be unique"),
+        # an averaged candidate: two different fits at least, a weighting a family knows
+        (ROSSMANN, "training.candidates.0.average", [{}],
+         "training.candidates[0]: candidate 'hist_gradient_boosting': average needs at least two fits"),
+        (ROSSMANN, "training.candidates.0.average", [{}, {"params": {}}],
+         "candidate 'hist_gradient_boosting': average lists the same fit twice"),
+        (ROSSMANN, "training.candidates.0.average", [{}, {"sample_weight": "inverse"}],
+         "training.candidates[0].average[1].sample_weight: Input should be 'relative_error'"),
+        (ROSSMANN, "training.candidates.0.average", [{}, {"weights": "relative_error"}],
+         "training.candidates[0].average[1].weights: Unexpected keyword argument"),
         # the gate fails closed
         (FRAUD, "gate.minimums", {}, "gate: needs at least one absolute minimum or maximum"),
         (FRAUD, "gate.tolerance", {"roc_auc": 0.005, "recall": 0.02},

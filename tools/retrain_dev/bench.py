@@ -165,7 +165,7 @@ def _land(store, cfg, start: dt.date, weeks: int, rows: int) -> dict:
 
 def _single_fit(ctx) -> dict:
     """One fit of the winner on the run's training part (preprocessed outside the timed section)."""
-    from retrain.core.training import make_estimator
+    from retrain.core.training import fit_estimator
     from retrain.pipeline.steps import Steps
     from threadpoolctl import threadpool_limits
 
@@ -177,10 +177,9 @@ def _single_fit(ctx) -> dict:
     preprocessor = steps.run_model(features, "features/preprocessor.joblib")
     X = preprocessor.transform(train[steps.family.feature_columns(cfg)])
     y = steps.family.target(train, cfg)
-    estimator = make_estimator(candidate)
     with threadpool_limits(limits=cfg.training.threads):
         started, cpu = time.perf_counter(), time.process_time()
-        estimator.fit(X, y)
+        fit_estimator(candidate, X, y, train, steps.family, cfg)  # every fit of an averaged candidate
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"_seconds": seconds, "cpu_seconds": cpu, "winner": winner, "rows": int(len(y)),
             "params": dict(candidate.params), "threads": cfg.training.threads}

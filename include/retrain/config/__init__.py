@@ -27,6 +27,7 @@ from retrain.config.loading import (
 from retrain.config.models import (
     FAMILY_DATA_KEYS,
     WEEKDAYS,
+    AveragedFit,
     Bool,
     Candidate,
     DataConfig,
@@ -61,6 +62,7 @@ __all__ = [
     "PROJECT_INCLUDE",
     "WEEKDAYS",
     "Bool",
+    "AveragedFit",
     "Candidate",
     "DataConfig",
     "Float",

@@ -137,15 +137,32 @@ class TriggerConfig:
 
 
 @dataclass(frozen=True, config=Section)
+class AveragedFit:
+    """One fit of an averaged candidate: the candidate's params with `params` on top, its rows
+    weighted by the family's `sample_weight` scheme when one is named."""
+
+    params: dict[Str, Any] = field(default_factory=dict)
+    sample_weight: Literal["relative_error"] | None = None  # a family's weighting (Family.sample_weight)
+
+
+@dataclass(frozen=True, config=Section)
 class Candidate:
     name: Str
     estimator: Str  # dotted path, must live under sklearn.
     params: dict[Str, Any] = field(default_factory=dict)
+    # Several fits of the estimator whose predictions are averaged (retrain.core.averaging): a
+    # flexible booster's fit moves with small changes of its rows, the average keeps what fits share.
+    average: tuple[AveragedFit, ...] = ()
 
     @model_validator(mode="after")
     def _check(self):
         if not self.estimator.startswith("sklearn."):
             raise ValueError(f"candidate {self.name!r}: only sklearn estimators are allowed, not {self.estimator!r}")
+        if self.average:
+            if len(self.average) < 2:
+                raise ValueError(f"candidate {self.name!r}: average needs at least two fits")
+            if len(set(map(repr, self.average))) != len(self.average):
+                raise ValueError(f"candidate {self.name!r}: average lists the same fit twice")
         return self
 
 

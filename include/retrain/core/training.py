@@ -24,12 +24,13 @@ import importlib
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from retrain.config import Candidate, ModelConfig
+from retrain.config import AveragedFit, Candidate, ModelConfig
 from retrain.core.metrics import higher_is_better
 from retrain.errors import ConfigError, DeterministicError
 
@@ -60,6 +61,39 @@ def make_estimator(candidate: Candidate):
         raise ConfigError(f"candidate {candidate.name!r}: bad params: {exc}") from exc
 
 
+def single_fits(candidate: Candidate) -> list[tuple[Candidate, AveragedFit | None]]:
+    """The fits a candidate is made of: itself, or one per entry of its `average`."""
+    if not candidate.average:
+        return [(candidate, None)]
+    return [(Candidate(f"{candidate.name}[{i}]", candidate.estimator, {**candidate.params, **fit.params}), fit)
+            for i, fit in enumerate(candidate.average)]
+
+
+def fit_estimator(candidate: Candidate, X, y: np.ndarray, frame: pd.DataFrame, family, cfg: ModelConfig,
+                  adjust=None):
+    """The candidate fitted on preprocessed `X` (rows of `frame`, which a weighting family reads):
+    one estimator, or a MeanOfFits of one fit per `average` entry. `adjust(estimator)` may set
+    parameters on each fresh estimator before its fit (the race's per-fold settings)."""
+    fitted = []
+    for single, fit in single_fits(candidate):
+        estimator = make_estimator(single)
+        if adjust is not None:
+            adjust(estimator)
+        weights = {}
+        if fit is not None and fit.sample_weight:
+            if not hasattr(family, "sample_weight"):
+                raise ConfigError(f"candidate {candidate.name!r}: family {cfg.family!r} cannot weight rows "
+                                  f"by {fit.sample_weight!r}")
+            weights["sample_weight"] = family.sample_weight(frame, y, cfg, fit.sample_weight)
+        estimator.fit(X, y, **weights)
+        fitted.append(estimator)
+    if not candidate.average:
+        return fitted[0]
+    from retrain.core.averaging import MeanOfFits
+
+    return MeanOfFits(fitted)
+
+
 @dataclass
 class CandidateResult:
     name: str
@@ -74,12 +108,14 @@ class CandidateResult:
     rungs: list[dict] = field(default_factory=list)  # every rung: rows, fold scores, mean, seconds
     refit: bool = False
     left_race: str | None = None  # why the candidate stopped being scored, if it lost early
+    average: list[dict] = field(default_factory=list)  # an averaged candidate: each fit's params/weights
 
     def to_dict(self) -> dict:
         return {
             "name": self.name,
             "estimator": self.estimator,
             "params": self.params,
+            **({"average": self.average} if self.average else {}),
             "cv_scores": self.cv_scores,
             "cv_mean": self.cv_mean,
             "cv_std": self.cv_std,
@@ -134,6 +170,16 @@ def rung_sizes(train_rows: int, cv_max_rows: int) -> list[int]:
 SKLEARN_AUTO_EARLY_STOPPING_ROWS = 10_000  # HistGradientBoosting*: early_stopping="auto" is on above this
 
 
+def _as_in_the_final_fit(estimator, fold_rows: int, final_rows: int) -> None:
+    """A fold's estimator set up as the final fit will behave (see fold_scores)."""
+    max_samples = estimator.get_params().get("max_samples")
+    if isinstance(max_samples, int) and max_samples > fold_rows:
+        # a bootstrap sample no larger than the rows it is drawn from (a small rung's fold)
+        estimator.set_params(max_samples=fold_rows)
+    if final_rows > SKLEARN_AUTO_EARLY_STOPPING_ROWS and getattr(estimator, "early_stopping", None) == "auto":
+        estimator.set_params(early_stopping=True)
+
+
 def fold_scores(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: ModelConfig, family,
                 preprocessor, splits, final_rows: int | None = None) -> list[float]:
     """The selection metric of `candidate` on every fold, preprocessing refitted inside each fold.
@@ -147,15 +193,12 @@ def fold_scores(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: M
     feats = family.feature_columns(cfg)
     scores = []
     for train_idx, val_idx in splits:
-        estimator = make_estimator(candidate)
-        max_samples = candidate.params.get("max_samples")
-        if isinstance(max_samples, int) and max_samples > len(train_idx):
-            # a bootstrap sample no larger than the rows it is drawn from (a small rung's fold)
-            estimator.set_params(max_samples=len(train_idx))
-        if (final_rows or 0) > SKLEARN_AUTO_EARLY_STOPPING_ROWS and getattr(estimator, "early_stopping", None) == "auto":
-            estimator.set_params(early_stopping=True)
-        pipe = Pipeline([("preprocess", clone(preprocessor)), ("model", estimator)])
-        pipe.fit(frame.iloc[train_idx][feats], y[train_idx])
+        fold = frame.iloc[train_idx]
+        fold_pre = clone(preprocessor).fit(fold[feats])
+        estimator = fit_estimator(candidate, fold_pre.transform(fold[feats]), y[train_idx], fold, family, cfg,
+                                  adjust=partial(_as_in_the_final_fit, fold_rows=len(train_idx),
+                                                 final_rows=final_rows or 0))
+        pipe = Pipeline([("preprocess", fold_pre), ("model", estimator)])
         fold_metrics = family.metrics(y[val_idx], family.score(pipe, frame.iloc[val_idx][feats]), cfg)
         value = fold_metrics.get(cfg.training.selection_metric)
         if value is None or not np.isfinite(value):
@@ -189,12 +232,13 @@ def gaining(other: CandidateResult, leader: CandidateResult, higher_better: bool
     return gain_other > gain_leader if higher_better else gain_other < gain_leader
 
 
-def fit_with_preprocessor(fitted_preprocessor, candidate: Candidate, X: pd.DataFrame, y: np.ndarray):
-    """One Pipeline from an already-fitted preprocessor and a freshly fitted estimator."""
+def fit_with_preprocessor(fitted_preprocessor, candidate: Candidate, frame: pd.DataFrame, y: np.ndarray,
+                          family, cfg: ModelConfig):
+    """One Pipeline from an already-fitted preprocessor and the candidate freshly fitted on `frame`."""
     from sklearn.pipeline import Pipeline
 
-    estimator = make_estimator(candidate)
-    estimator.fit(fitted_preprocessor.transform(X), y)
+    X = fitted_preprocessor.transform(frame[family.feature_columns(cfg)])
+    estimator = fit_estimator(candidate, X, y, frame, family, cfg)
     return Pipeline([("preprocess", fitted_preprocessor), ("model", estimator)])
 
 
@@ -215,7 +259,9 @@ def train_candidates(
 def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: list[int]):
     """Every candidate's rungs; returns (results by name, names still in the race, rows of the last rung)."""
     better = higher_is_better(cfg.training.selection_metric)
-    results = {c.name: CandidateResult(c.name, c.estimator, dict(c.params), [], float("nan"), float("nan"), 0.0)
+    results = {c.name: CandidateResult(c.name, c.estimator, dict(c.params), [], float("nan"), float("nan"), 0.0,
+                                       average=[{"params": dict(f.params), "sample_weight": f.sample_weight}
+                                                for f in c.average])
                for c in cfg.training.candidates}
     alive = list(cfg.training.candidates)
     last_rows = 0
@@ -273,7 +319,7 @@ def _train_candidates(train_frame, holdout_frame, cfg: ModelConfig, family, fitt
     winner = next(c for c in cfg.training.candidates if c.name == best_name)
     best = results[best_name]
     fit_started = time.perf_counter()
-    model = fit_with_preprocessor(fitted_preprocessor, winner, train_frame[feats], y_train)
+    model = fit_with_preprocessor(fitted_preprocessor, winner, train_frame, y_train, family, cfg)
     best.fit_seconds = time.perf_counter() - fit_started
     best.refit = True
     best.holdout_metrics = family.metrics(y_hold, family.score(model, holdout_frame[feats]), cfg)

@@ -3,8 +3,9 @@
 Families get their rows from a loader (`window_frame` / `batch_frame`: a family may need several
 inputs per week, e.g. the sales family's store table and lag history) and otherwise work on
 DataFrames and arrays only: no store, no registry, no Airflow. Optional hooks, used when present:
-`cv_scheme(cfg) -> str` (named in the run log) and `validation_stages(loader, cfg, week,
-batch_report) -> list` (replaces the generic window checks of validate_data).
+`cv_scheme(cfg) -> str` (named in the run log), `validation_stages(loader, cfg, week,
+batch_report) -> list` (replaces the generic window checks of validate_data) and
+`sample_weight(frame, y, cfg, scheme) -> array` (row weights of an averaged candidate's fit).
 """
 
 from __future__ import annotations

@@ -174,3 +174,55 @@ def test_a_family_supplies_its_own_folds(frames):
     result = _fit(frames, cfg, family)
     assert family.calls[0] == 5_333
     assert all(r["folds"] == 2 for c in result.candidates for r in c.rungs)
+
+
+def test_an_averaged_candidate_fits_each_entry_and_predicts_their_mean(frames, monkeypatch):
+    """Every fit of the average is made in each fold and once on all rows, each with its own
+    params on top of the candidate's; the model's probability is the members' mean."""
+    from retrain.config import AveragedFit
+    from retrain.core.averaging import MeanOfFits
+
+    made = []
+    real = training.make_estimator
+    monkeypatch.setattr(training, "make_estimator", lambda c: made.append(real(c)) or made[-1])
+    averaged = Candidate("avg", TREE, {"max_depth": 5, "max_features": 0.5},
+                        average=(AveragedFit({"random_state": 1}), AveragedFit({"random_state": 2, "max_depth": 3})))
+    result = _fit(frames, _cfg([averaged]))
+    assert len(made) == 3 * 2 + 2  # 3 folds x 2 fits, then 2 fits on all rows
+    model = result.model.named_steps["model"]
+    assert isinstance(model, MeanOfFits) and model.members == made[-2:]
+    assert [(m.random_state, m.max_depth, m.max_features) for m in model.members] == [(1, 5, 0.5), (2, 3, 0.5)]
+    X = result.model.named_steps["preprocess"].transform(frames[1][get_family("binary_classifier").feature_columns(FRAUD)])
+    expected = (model.members[0].predict_proba(X) + model.members[1].predict_proba(X)) / 2
+    assert np.allclose(model.predict_proba(X), expected)
+    assert not np.allclose(model.members[0].predict_proba(X), model.members[1].predict_proba(X))
+    logged = result.summary()["candidates"][0]
+    assert logged["average"] == [{"params": {"random_state": 1}, "sample_weight": None},
+                                 {"params": {"random_state": 2, "max_depth": 3}, "sample_weight": None}]
+
+
+def test_a_weighted_fit_gets_the_familys_weights_and_a_family_without_them_is_refused(frames):
+    from retrain.config import AveragedFit
+    from retrain.errors import ConfigError
+
+    weighted = Candidate("avg", TREE, {"max_depth": 3},
+                         average=(AveragedFit(), AveragedFit(sample_weight="relative_error")))
+    with pytest.raises(ConfigError, match="family 'binary_classifier' cannot weight rows by 'relative_error'"):
+        _fit(frames, _cfg([weighted]))
+
+    binary = get_family("binary_classifier")
+    seen = []
+
+    class Weighing(type(binary)):
+        def sample_weight(self, frame, y, cfg, scheme):
+            seen.append((len(frame), scheme))
+            return np.where(y == 1, 5.0, 1.0)
+
+    result = _fit(frames, _cfg([weighted]), family=Weighing())
+    # one weighted fit per fold (3 folds of the 5,333-row first rung: a lone candidate stops there), then all rows
+    assert [scheme for _, scheme in seen] == ["relative_error"] * 4
+    assert sorted(n for n, _ in seen[:3]) == [3_555, 3_555, 3_556]
+    assert seen[-1][0] == 16_000
+    plain, heavy = result.model.named_steps["model"].members
+    assert plain.tree_.weighted_n_node_samples[0] == 16_000
+    assert heavy.tree_.weighted_n_node_samples[0] > 16_000  # the positives weigh 5

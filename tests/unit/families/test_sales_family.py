@@ -267,6 +267,20 @@ def test_cv_is_time_ordered_newest_weeks_validated_on_earlier_ones(stores, famil
     assert len(idx) == 500 and (np.diff(idx) > 0).all()
 
 
+def test_relative_error_weights_make_the_squared_error_of_a_row_its_squared_relative_error(family):
+    """(store median / Sales)^2: rows of stores at different scales weigh alike, a low day more,
+    capped at a ratio of 10; mean 1."""
+    from retrain.errors import ConfigError
+
+    frame = pd.DataFrame({"Store": [1, 1, 1, 2, 2, 2, 2]})
+    y = np.array([100.0, 200.0, 400.0, 10_000.0, 10_000.0, 20_000.0, 100.0])
+    weights = family.sample_weight(frame, y, CFG, "relative_error")
+    raw = np.array([4.0, 1.0, 0.25, 1.0, 1.0, 0.25, 100.0])  # store 2's median 10,000; 100 sold: ratio 100 -> 10
+    assert np.allclose(weights, raw / raw.mean())
+    with pytest.raises(ConfigError, match="no sample weight 'inverse'"):
+        family.sample_weight(frame, y, CFG, "inverse")
+
+
 def test_model_beats_the_seasonal_naive_baseline_by_a_clear_margin(family):
     from retrain.core.training import fit_with_preprocessor
 
@@ -276,7 +290,9 @@ def test_model_beats_the_seasonal_naive_baseline_by_a_clear_margin(family):
     feats = family.feature_columns(CFG)
     pre = family.build_preprocessor(CFG).fit(train[feats])
     boosting = CFG.training.candidates[0]
-    model = fit_with_preprocessor(pre, boosting, train[feats], family.target(train, CFG))
+    model = fit_with_preprocessor(pre, boosting, train, family.target(train, CFG), family, CFG)
+    plain, weighted = model.named_steps["model"].members  # the shipped average: plain and relative-error fits
+    assert not np.allclose(plain.predict(pre.transform(holdout[feats])), weighted.predict(pre.transform(holdout[feats])))
     y = family.target(holdout, CFG)
     model_rmspe = family.metrics(y, family.score(model, holdout[feats]), CFG)["rmspe"]
     naive = holdout["sales_lag_7"].to_numpy(float)  # same store, same weekday, last week

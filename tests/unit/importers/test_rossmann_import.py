@@ -139,5 +139,5 @@ def test_a_window_less_than_a_year_after_the_data_starts_still_trains(rows, stor
     feats = family.feature_columns(cfg)
     pre = family.build_preprocessor(cfg).fit(train[feats])
     quick = dataclasses.replace(cfg.training.candidates[0], params={**cfg.training.candidates[0].params, "max_iter": 20})
-    model = fit_with_preprocessor(pre, quick, train[feats], family.target(train, cfg))
+    model = fit_with_preprocessor(pre, quick, train, family.target(train, cfg), family, cfg)
     assert np.isfinite(family.score(model, holdout[feats])).all()

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 
 from retrain.config import ModelConfig
-from retrain.errors import DataValidationError
+from retrain.errors import ConfigError, DataValidationError
 from retrain.families.sales.features import engineer_features, model_rows
 from retrain.families.sales.processing import WEEK_COLUMN, read_processed
 from retrain.families.sales.settings import forecast_horizon
+
+RELATIVE_WEIGHT_CAP = 10.0  # relative_error weights: store median / Sales at most this
 
 
 class SalesForecastFamily:
@@ -88,6 +90,21 @@ class SalesForecastFamily:
             val_idx = np.flatnonzero(weeks == ordered[i])
             folds.append((train_idx, val_idx))
         return folds
+
+    def sample_weight(self, frame: pd.DataFrame, y: np.ndarray, cfg: ModelConfig, scheme: str) -> np.ndarray:
+        """Row weights of a fit (`training.candidates[].average[].sample_weight`).
+
+        relative_error: (store median / Sales)^2, so that the weighted squared error of a row is its
+        squared relative error, as RMSPE counts it, on the store's own scale (each store's rows weigh
+        about as much as another's). The ratio is capped at 10 (a day selling under a tenth of the
+        store's median weighs at most 100): a single partial-opening day must not own a leaf.
+        Mean 1 over the rows."""
+        if scheme != "relative_error":
+            raise ConfigError(f"{cfg.source_path}: the sales family has no sample weight {scheme!r}")
+        store = frame[cfg.data.id_column].to_numpy()
+        median = pd.Series(y).groupby(store).transform("median").to_numpy(dtype=np.float64)
+        weights = np.minimum(median / y, RELATIVE_WEIGHT_CAP) ** 2
+        return weights / weights.mean()
 
     def score(self, model, X: pd.DataFrame) -> np.ndarray:
         """Predicted Sales of each row (never negative)."""
