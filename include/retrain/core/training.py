@@ -74,6 +74,9 @@ def fit_estimator(candidate: Candidate, X, y: np.ndarray, frame: pd.DataFrame, f
     """The candidate fitted on preprocessed `X` (rows of `frame`, which a weighting family reads):
     one estimator, or a MeanOfFits of one fit per `average` entry. `adjust(estimator)` may set
     parameters on each fresh estimator before its fit (the race's per-fold settings)."""
+    from retrain.core import hgb_binning
+
+    hgb_binning.install()  # identical models, weighted HistGradientBoosting binning 3x faster (see there)
     fitted = []
     for single, fit in single_fits(candidate):
         estimator = make_estimator(single)
