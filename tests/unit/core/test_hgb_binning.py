@@ -75,3 +75,18 @@ def test_other_sklearn_versions_keep_their_own_binning(sklearn_binning, monkeypa
     monkeypatch.setattr(sklearn, "__version__", "1.10.0")
     assert not hgb_binning.install()
     assert binning._find_binning_thresholds is sklearn_binning
+
+
+def test_the_pipelines_fits_bin_in_one_pass(sklearn_binning):
+    """Every fit of the pipeline (race folds and final fits) goes through training.fit_estimator."""
+    from retrain.config import Candidate, load_model_config
+    from retrain.core.training import fit_estimator
+    from retrain.families import get_family
+
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(2_000, 3)), (rng.random(2_000) < 0.1).astype(int)
+    candidate = Candidate("hgb", "sklearn.ensemble.HistGradientBoostingClassifier",
+                          {"max_iter": 5, "class_weight": "balanced"})
+    cfg = load_model_config("fraud")
+    fit_estimator(candidate, X, y, None, get_family(cfg.family), cfg)
+    assert binning._find_binning_thresholds is hgb_binning.find_binning_thresholds
