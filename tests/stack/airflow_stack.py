@@ -322,6 +322,7 @@ class AirflowStack:
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
                 "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
                 "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+                "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "retrain.airflow.celery_worker.CELERY_CONFIG",  # as deployed
             })
         return env
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import pytest
 from retrain import registry
+from retrain.airflow.celery_worker import PRELOADED_MODULES
 from retrain.keys import version_id
 
-from .airflow_stack import parse_time
+from .airflow_stack import parse_time, tail
 from .conftest import (
     BACKFILL_WEEKS,
     EXPECTED_BACKFILL,
@@ -57,3 +58,13 @@ def test_backfill_on_celery_spreads_tasks_over_two_workers(celery_stack, stacks,
 
     slots, _ = registry.read_slots(story.store, keys)
     assert slots.champion.week == BACKFILL_WEEKS[0].isoformat()
+
+
+def test_each_worker_preloaded_the_task_libraries_before_its_pool_forked(celery_stack):
+    """`[celery] celery_config_options` as docker-compose.yaml sets it: every worker's log names the
+    preload (retrain.airflow.celery_worker), which runs before Celery starts the pool."""
+    for worker in celery_stack.worker_names:
+        log = (celery_stack.home / "components" / f"{worker}.log").read_text(errors="replace")
+        preloaded = log.find(f"retrain: preloaded {len(PRELOADED_MODULES)} libraries for the task processes")
+        assert preloaded >= 0, tail(celery_stack.home / "components" / f"{worker}.log", 80)
+        assert preloaded < log.find(" ready."), "the preload runs before the worker takes tasks"

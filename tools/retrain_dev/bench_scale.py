@@ -121,6 +121,8 @@ def summarise_run(rows: int, stage_rows: list[dict], info: dict) -> dict:
         "weekly_fit_s": weekly_fit_s, "weekly_winner": (info.get("weekly_train_profile") or {}).get("winner"),
         "weekly_stages": {r["stage"].removesuffix(" (weekly)"): round(r["seconds"], 2) for r in weekly},
         "weekly_rejected": info.get("weekly_gate_rejected"),  # the run ended at the gate: no ratio
+        "weekly_race": {n: {"cv_s": round(c["cv_seconds"], 2), "fit_s": round(c["fit_seconds"] or 0.0, 2)}
+                        for n, c in ((info.get("weekly_train_profile") or {}).get("candidates") or {}).items()},
         "run_cpu_s": run_cpu, "fit_cpu_s": fit_cpu, "cpu_ratio": run_cpu / fit_cpu if ok and fit_cpu else float("nan"),
         "peak_mib": max((r["peak_mib"] for r in retrain), default=float("nan")),
         "stages": {r["stage"]: round(r["seconds"], 2) for r in retrain},
@@ -297,7 +299,8 @@ def format_report(report: dict) -> str:
         for s in report["scale"]:
             if s.get("weekly_stages"):
                 lines.append(f"  {s['rows']:,} weekly: " + ", ".join(f"{k} {v}" for k, v in s["weekly_stages"].items())
-                             + (f"; ended at the gate: {s['weekly_rejected']}" if s.get("weekly_rejected") else ""))
+                             + (f"; ended at the gate: {s['weekly_rejected']}" if s.get("weekly_rejected") else "")
+                             + (f"; train: {s['weekly_race']}" if s.get("weekly_race") else ""))
             lines.append(f"  {s['rows']:,} first: " + ", ".join(f"{k} {v}" for k, v in s["stages"].items())
                          + f"; CV rows {s['cv_rows']}, CV means {s.get('cv_means')}"
                          + (f"; errors {s['errors']}" if s["errors"] else ""))

@@ -2,7 +2,8 @@
 
 Selection races the candidates over growing samples of the training part (successive halving
 over candidates and rows): every candidate still in the race is cross-validated on the rung's
-sample, with its own preprocessing fitted inside every fold (no leakage across folds), and a
+sample, with the preprocessing fitted inside every fold (no leakage across folds; once per fold,
+shared by the candidates), and a
 candidate whose fold scores are clearly worse than the leader's (paired over the same folds)
 leaves the race, unless it gained on the leader since the previous rung. Learning curves cross
 (a boosting model can trail a forest on 10k rows and lead on 1M), so before the largest sample
@@ -183,33 +184,46 @@ def _as_in_the_final_fit(estimator, fold_rows: int, final_rows: int) -> None:
         estimator.set_params(early_stopping=True)
 
 
-def fold_scores(candidate: Candidate, frame: pd.DataFrame, y: np.ndarray, cfg: ModelConfig, family,
-                preprocessor, splits, final_rows: int | None = None) -> list[float]:
-    """The selection metric of `candidate` on every fold, preprocessing refitted inside each fold.
+@dataclass(frozen=True, eq=False)
+class Fold:
+    """One CV fold with its preprocessing fitted on the fold's training rows only (no leakage)."""
 
-    Each fold fits the estimator the final fit on `final_rows` will be: a boosting model whose
-    early stopping is "auto" stops early on all rows, so it does on a small fold too (else it
-    overfits the small sample and loses a race it would win on all rows)."""
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    frame: pd.DataFrame  # the fold's training rows (per-row weights of a family come from it)
+    X_train: Any
+    X_val: Any
+
+
+def prepared_folds(frame: pd.DataFrame, splits, preprocessor, feats: list[str]):
+    """Each fold preprocessed once, one at a time (a fold's arrays are freed before the next): the
+    preprocessing does not depend on the candidate, so every candidate of the rung is scored on it."""
     from sklearn.base import clone
-    from sklearn.pipeline import Pipeline
 
-    feats = family.feature_columns(cfg)
-    scores = []
     for train_idx, val_idx in splits:
         fold = frame.iloc[train_idx]
         fold_pre = clone(preprocessor).fit(fold[feats])
-        estimator = fit_estimator(candidate, fold_pre.transform(fold[feats]), y[train_idx], fold, family, cfg,
-                                  adjust=partial(_as_in_the_final_fit, fold_rows=len(train_idx),
-                                                 final_rows=final_rows or 0))
-        pipe = Pipeline([("preprocess", fold_pre), ("model", estimator)])
-        fold_metrics = family.metrics(y[val_idx], family.score(pipe, frame.iloc[val_idx][feats]), cfg)
-        value = fold_metrics.get(cfg.training.selection_metric)
-        if value is None or not np.isfinite(value):
-            raise DeterministicError(
-                f"candidate {candidate.name!r}: CV metric {cfg.training.selection_metric} undefined on a fold"
-            )
-        scores.append(float(value))
-    return scores
+        yield Fold(train_idx, val_idx, fold, fold_pre.transform(fold[feats]),
+                   fold_pre.transform(frame.iloc[val_idx][feats]))
+
+
+def fold_score(candidate: Candidate, fold: Fold, y: np.ndarray, cfg: ModelConfig, family,
+               final_rows: int | None = None) -> float:
+    """The selection metric of `candidate` on one fold.
+
+    The fold fits the estimator the final fit on `final_rows` will be: a boosting model whose
+    early stopping is "auto" stops early on all rows, so it does on a small fold too (else it
+    overfits the small sample and loses a race it would win on all rows)."""
+    estimator = fit_estimator(candidate, fold.X_train, y[fold.train_idx], fold.frame, family, cfg,
+                              adjust=partial(_as_in_the_final_fit, fold_rows=len(fold.train_idx),
+                                             final_rows=final_rows or 0))
+    value = family.metrics(y[fold.val_idx], family.score(estimator, fold.X_val), cfg).get(
+        cfg.training.selection_metric)
+    if value is None or not np.isfinite(value):
+        raise DeterministicError(
+            f"candidate {candidate.name!r}: CV metric {cfg.training.selection_metric} undefined on a fold"
+        )
+    return float(value)
 
 
 def clearly_worse(leader: list[float], other: list[float], higher_better: bool, z: float = CLEARLY_WORSE_Z) -> bool:
@@ -272,10 +286,21 @@ def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: l
         idx = family.sample_for_cv(train_frame, y_train, size, cfg.training.random_state)
         frame, y = train_frame.iloc[idx].reset_index(drop=True), y_train[idx]
         splits = family.cv_splits(frame, y, cfg)
-        for cand in alive:
+        fold_scores = {c.name: [] for c in alive}
+        fold_seconds = dict.fromkeys(fold_scores, 0.0)
+        folds = prepared_folds(frame, splits, preprocessor, family.feature_columns(cfg))
+        while True:
             started = time.perf_counter()
-            scores = fold_scores(cand, frame, y, cfg, family, preprocessor, splits, final_rows=len(train_frame))
-            seconds = time.perf_counter() - started
+            fold = next(folds, None)
+            if fold is None:
+                break
+            shared = (time.perf_counter() - started) / len(alive)  # the fold's preprocessing, split evenly
+            for cand in alive:
+                started = time.perf_counter()
+                fold_scores[cand.name].append(fold_score(cand, fold, y, cfg, family, final_rows=len(train_frame)))
+                fold_seconds[cand.name] += shared + time.perf_counter() - started
+        for cand in alive:
+            scores, seconds = fold_scores[cand.name], fold_seconds[cand.name]
             res = results[cand.name]
             res.cv_scores, res.cv_mean, res.cv_std = scores, float(np.mean(scores)), float(np.std(scores))
             res.cv_seconds += seconds

@@ -34,7 +34,7 @@ _ASSET = "batch"
 _BATCH_DEFINITION = "whole_dataframe"
 
 
-def _quiet_gx() -> None:
+def quiet_gx() -> None:
     """Before GX is first imported: no usage statistics, and no INFO chatter in task logs
     (GX logs ~200 INFO lines while importing). Only sets levels nobody configured."""
     # GX 1.24 no longer ships usage statistics; the variable is kept for releases that read it,
@@ -87,7 +87,7 @@ def build_gx_suite(spec: dict[str, Any]):
     Each expectation is built explicitly: ExpectationSuite(expectations=[dicts]) only logs and
     drops an invalid one, which would silently shrink the suite.
     """
-    _quiet_gx()
+    quiet_gx()
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
@@ -117,7 +117,7 @@ def build_gx_suite(spec: dict[str, Any]):
 # ---------------------------------------------------------------------------- GX context
 def ephemeral_context():
     """A quiet in-memory GX context: no usage statistics, no progress bars, nothing on disk."""
-    _quiet_gx()
+    quiet_gx()
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,

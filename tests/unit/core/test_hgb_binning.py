@@ -90,3 +90,16 @@ def test_the_pipelines_fits_bin_in_one_pass(sklearn_binning):
     cfg = load_model_config("fraud")
     fit_estimator(candidate, X, y, None, get_family(cfg.family), cfg)
     assert binning._find_binning_thresholds is hgb_binning.find_binning_thresholds
+
+
+def test_all_ranks_at_once_are_sklearns_weighted_percentiles_bit_for_bit():
+    from sklearn.utils.stats import _weighted_percentile
+
+    rng = np.random.default_rng(11)
+    n = 3_000
+    ranks = np.r_[0.0, np.linspace(0, 100, num=256)[1:-1], 100.0]
+    for values in (rng.normal(size=n), rng.integers(0, 50, n).astype(float), np.sort(rng.pareto(1.5, n))):
+        for weights in (np.where(rng.random(n) < 0.06, 8.0, 0.5), rng.integers(1, 4, n).astype(float),
+                        rng.random(n) + 1e-9):
+            expected = np.asarray(_weighted_percentile(values, weights, ranks, average=True))
+            assert np.array_equal(hgb_binning.weighted_percentiles(values, weights, ranks.copy()), expected)
