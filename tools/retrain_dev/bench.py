@@ -13,8 +13,8 @@ training data, and a second run for the following (stable) week that takes the s
 
 How it is measured. Every stage runs in its own process, forked from this one after the
 libraries a bundle's Celery worker preloads (retrain.airflow.celery_worker: pandas, scikit-learn,
-Great Expectations, the Amazon provider) are imported, the way that worker forks a task process. `seconds` is the wall time of the stage's call inside
-that process; `cpu s` is the process's user+system CPU time (all threads); `peak MiB` is the
+Great Expectations, the Amazon provider) are imported, the way that worker forks a task process.
+`seconds` is the wall time of the stage's call inside that process; `cpu s` is the process's user+system CPU time (all threads); `peak MiB` is the
 process's peak resident set (getrusage ru_maxrss, kept by the kernel, so no short spike is
 missed), which includes the pages inherited from the parent at fork time. The S3 endpoint is
 a separate moto process: its time is in the stages' wall time, not in their CPU time.

@@ -193,6 +193,7 @@ class Fold:
     frame: pd.DataFrame  # the fold's training rows (per-row weights of a family come from it)
     X_train: Any
     X_val: Any
+    seconds: float  # fitting and applying the fold's preprocessing (shared by the candidates)
 
 
 def prepared_folds(frame: pd.DataFrame, splits, preprocessor, feats: list[str]):
@@ -201,10 +202,11 @@ def prepared_folds(frame: pd.DataFrame, splits, preprocessor, feats: list[str]):
     from sklearn.base import clone
 
     for train_idx, val_idx in splits:
+        started = time.perf_counter()
         fold = frame.iloc[train_idx]
         fold_pre = clone(preprocessor).fit(fold[feats])
-        yield Fold(train_idx, val_idx, fold, fold_pre.transform(fold[feats]),
-                   fold_pre.transform(frame.iloc[val_idx][feats]))
+        X_train, X_val = fold_pre.transform(fold[feats]), fold_pre.transform(frame.iloc[val_idx][feats])
+        yield Fold(train_idx, val_idx, fold, X_train, X_val, time.perf_counter() - started)
 
 
 def fold_score(candidate: Candidate, fold: Fold, y: np.ndarray, cfg: ModelConfig, family,
@@ -288,13 +290,8 @@ def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: l
         splits = family.cv_splits(frame, y, cfg)
         fold_scores = {c.name: [] for c in alive}
         fold_seconds = dict.fromkeys(fold_scores, 0.0)
-        folds = prepared_folds(frame, splits, preprocessor, family.feature_columns(cfg))
-        while True:
-            started = time.perf_counter()
-            fold = next(folds, None)
-            if fold is None:
-                break
-            shared = (time.perf_counter() - started) / len(alive)  # the fold's preprocessing, split evenly
+        for fold in prepared_folds(frame, splits, preprocessor, family.feature_columns(cfg)):
+            shared = fold.seconds / len(alive)  # the fold's preprocessing, split evenly
             for cand in alive:
                 started = time.perf_counter()
                 fold_scores[cand.name].append(fold_score(cand, fold, y, cfg, family, final_rows=len(train_frame)))

@@ -226,3 +226,28 @@ def test_a_weighted_fit_gets_the_familys_weights_and_a_family_without_them_is_re
     plain, heavy = result.model.named_steps["model"].members
     assert plain.tree_.weighted_n_node_samples[0] == 16_000
     assert heavy.tree_.weighted_n_node_samples[0] > 16_000  # the positives weigh 5
+
+
+def test_each_fold_is_preprocessed_once_for_all_candidates(frames, monkeypatch):
+    """Two candidates level to the largest sample (2 rungs x 3 folds): 6 fold preprocessors, not 12;
+    the scores are those of each candidate on the same folds."""
+    from sklearn.compose import ColumnTransformer
+
+    fits = []
+    original = ColumnTransformer.fit
+
+    def counting_fit(self, X, y=None, **params):
+        fits.append(len(X))
+        return original(self, X, y, **params)
+
+    same = {"max_depth": 4, "random_state": 0}
+    cfg = _cfg([Candidate("a", TREE, same), Candidate("b", TREE, same)])
+    family = get_family(cfg.family)
+    train, holdout = frames
+    pre = family.build_preprocessor(cfg).fit(train[family.feature_columns(cfg)])
+    monkeypatch.setattr(ColumnTransformer, "fit", counting_fit)
+    result = train_candidates(train, holdout, cfg, family, pre)
+    assert [r["rows"] for r in result.candidates[1].rungs] == [5_333, 16_000]
+    fold_fits = [n for n in fits if n < len(train)]  # the final fit reuses the fitted preprocessor
+    assert len(fold_fits) == 2 * cfg.training.cv_folds, fits
+    assert result.candidates[0].cv_scores == result.candidates[1].cv_scores  # same model, same folds
