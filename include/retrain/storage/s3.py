@@ -60,7 +60,21 @@ class S3Store:
 
     @cached_property
     def client(self):
-        return self.hook.get_conn()
+        """The client S3Hook.get_conn() builds (the connection's session, endpoint, region and the retry
+        config above), without the user agent it adds: get_conn() finds its caller for it by walking the
+        whole call stack with inspect.stack(), which reads the source file of every frame, 0.13-0.2 s in
+        each fresh task process (measured; 0.09 s for the client itself). The user agent keeps the Airflow
+        version; the hook's caller, DAG-run key and team fields are left out."""
+        from airflow import __version__ as airflow_version
+        from botocore.config import Config
+
+        hook = self.hook
+        return hook.get_session().client(
+            service_name="s3",
+            endpoint_url=hook.conn_config.get_service_endpoint_url(service_name="s3"),
+            config=hook.config.merge(Config(user_agent_extra=f"Airflow/{airflow_version}")),
+            verify=hook.verify,
+        )
 
     # -- lineage ----------------------------------------------------------------------------
     def _report_lineage(self, direction: str, key: str) -> None:
