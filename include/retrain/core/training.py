@@ -9,9 +9,9 @@ leaves the race, unless it gained on the leader since the previous rung. Learnin
 (a boosting model can trail a forest on 10k rows and lead on 1M), so before the largest sample
 only a hopeless candidate leaves (HOPELESS_Z).
 The race ends when one candidate is left or the largest sample (sized to the
-window, see `rung_sizes`) has been scored; candidates still in the race there are told apart by
-the order of the config (list them by preference): a difference the folds cannot resolve is
-noise, and on a sample it can even point the wrong way (learning curves cross).
+window, see `rung_sizes`) has been scored; of the candidates still in the race there, the better
+mean wins, as plain cross-validation would pick (the config's order breaks an exact tie). The rungs
+are nested: the window is sampled once for the largest rung, each smaller rung from that sample.
 Only the winner is then fitted on all training rows: a candidate that lost is never refit.
 The holdout stays reserved for the evaluation gate. Folds come from the family
 (`family.cv_splits(frame, y, cfg)`), so a time-series family keeps its time-ordered folds.
@@ -284,8 +284,13 @@ def _race(train_frame, y_train, cfg: ModelConfig, family, preprocessor, sizes: l
                for c in cfg.training.candidates}
     alive = list(cfg.training.candidates)
     last_rows = 0
+    # Nested rungs: the largest sample is drawn from the window once, each smaller one from it (a
+    # stratified draw over 1M labels takes 0.33 s, over the largest sample milliseconds).
+    seed = cfg.training.random_state
+    top = family.sample_for_cv(train_frame, y_train, sizes[-1], seed)
+    top_frame, y_top = train_frame.iloc[top], y_train[top]
     for rung, size in enumerate(sizes):
-        idx = family.sample_for_cv(train_frame, y_train, size, cfg.training.random_state)
+        idx = top[family.sample_for_cv(top_frame, y_top, size, seed)]
         frame, y = train_frame.iloc[idx].reset_index(drop=True), y_train[idx]
         splits = family.cv_splits(frame, y, cfg)
         fold_scores = {c.name: [] for c in alive}

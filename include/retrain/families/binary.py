@@ -96,6 +96,7 @@ class BinaryClassifierFamily:
         """Row positions for CV: all rows, or a stratified sample above `max_rows`."""
         if len(y) <= max_rows:
             return np.arange(len(y))
-        from retrain.core.sampling import stratified_positions
+        from sklearn.model_selection import train_test_split
 
-        return stratified_positions(y, max_rows, seed)
+        idx, _ = train_test_split(np.arange(len(y)), train_size=max_rows, stratify=y, random_state=seed)
+        return np.sort(idx)

@@ -251,3 +251,34 @@ def test_each_fold_is_preprocessed_once_for_all_candidates(frames, monkeypatch):
     fold_fits = [n for n in fits if n < len(train)]  # the final fit reuses the fitted preprocessor
     assert len(fold_fits) == 2 * cfg.training.cv_folds, fits
     assert result.candidates[0].cv_scores == result.candidates[1].cv_scores  # same model, same folds
+
+
+def test_the_window_is_sampled_once_and_smaller_rungs_from_the_largest(frames, monkeypatch):
+    """Nested rungs: one stratified draw over the window's labels (the largest rung, the same rows as
+    a direct draw), each smaller rung drawn from that sample (a draw over 1M labels takes 0.33 s)."""
+    cfg = _cfg([Candidate("a", TREE, {"max_depth": 4, "random_state": 0}),
+                Candidate("b", TREE, {"max_depth": 4, "random_state": 0})], cv_max_rows=9_000)
+    family = get_family(cfg.family)
+    train, holdout = frames
+    train = train.assign(row_id=np.arange(len(train)))  # not a feature: the preprocessor drops it
+    drawn_from, rung_rows = [], []
+    sample, splits = type(family).sample_for_cv, type(family).cv_splits
+
+    def recording_sample(self, frame, y, max_rows, seed):
+        drawn_from.append(len(frame))
+        return sample(self, frame, y, max_rows, seed)
+
+    def recording_splits(self, frame, y, cfg):
+        rung_rows.append(set(frame["row_id"]))
+        return splits(self, frame, y, cfg)
+
+    monkeypatch.setattr(type(family), "sample_for_cv", recording_sample)
+    monkeypatch.setattr(type(family), "cv_splits", recording_splits)
+    pre = family.build_preprocessor(cfg).fit(train[family.feature_columns(cfg)])
+    result = train_candidates(train, holdout, cfg, family, pre)
+    assert [r["rows"] for r in result.candidates[0].rungs] == [3_000, 9_000]
+    assert drawn_from.count(len(train)) == 1, drawn_from
+    small, large = rung_rows
+    assert len(small) == 3_000 and small < large
+    direct = sample(family, train, family.target(train, cfg), 9_000, cfg.training.random_state)
+    assert large == set(direct)
