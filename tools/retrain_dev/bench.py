@@ -1,7 +1,7 @@
 """`make bench`: what one weekly retraining run costs at production size, checked against budgets.
 
     python -m retrain_dev.bench [--rows-per-week 77000] [--weeks 13] [--only fraud|rossmann|parse|scale]
-                            [--sizes 100000,300000,1000000] [--source-rows 200000]
+                            [--sizes auto|100000,300000,...] [--source-rows 200000]
 
 The cost curve (retrain_dev.bench_scale): DAG-file import time at 1/50/200 model configs, the whole run
 vs one fit of the winner at each window size, and the source document's configuration side by side.
@@ -554,8 +554,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows-per-week", type=int, default=77_000)
     parser.add_argument("--weeks", type=int, default=13, help="training window in weeks (the newest is the holdout)")
     parser.add_argument("--only", choices=("fraud", "rossmann", "parse", "scale"))
-    parser.add_argument("--sizes", default="100000,300000,1000000",
-                        help="window rows of the cost curve, comma-separated (add 3000000 when memory allows)")
+    parser.add_argument("--sizes", default="auto",
+                        help="window rows of the cost curve, comma-separated (default: 100000,300000,1000000, "
+                             "and 3000000 when 8 GiB are available)")
     parser.add_argument("--source-rows", type=int, default=200_000,
                         help="rows of the source-configuration side by side (0: leave it out)")
     parser.add_argument("--parse-counts", default="1,50,200",
@@ -588,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "scale"):
         from retrain_dev import bench_scale
 
-        sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+        sizes = (bench_scale.default_sizes() if args.sizes == "auto"
+                 else [int(x) for x in args.sizes.split(",") if x.strip()])
         done = {}  # the detailed fraud run above is one point of the curve: not run twice
         if "fraud" in info and args.weeks == bench_scale.WEEKS and args.config is None:
             done = {size: fraud for size in sizes if abs(size - args.rows_per_week * args.weeks) <= size // 100}

@@ -25,6 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 WEEKS = 13
 RATIO_TARGET = {100_000: 4.0}  # the whole run vs one fit of the winner; 2.0 at every larger size
 SOURCE_SPEEDUP_TARGET = 10.0
+CURVE_SIZES = (100_000, 300_000, 1_000_000)
+LARGE_SIZE = 3_000_000
+# What the 3M point needs free (measured: a stage's peak 2.0 GiB, plus the bench process and the
+# moto endpoint holding the landed window), with room for whatever else the machine runs.
+LARGE_SIZE_NEEDS_GIB = 8.0
 # The source document's training configuration (seed 001): GradientBoosting 200 + RandomForest 200,
 # 5-fold stratified CV of each on all training rows, winner by CV ROC-AUC, winner refit on all rows.
 SOURCE_CANDIDATES = (
@@ -272,6 +277,24 @@ def format_source(side: dict) -> list[str]:
         f"{'PASS' if met else 'FAIL'}  >= {SOURCE_SPEEDUP_TARGET:g}x faster than the source configuration at equal "
         f"or better ROC-AUC: {speedup:.1f}x, AUC {o['roc_auc']:.4f} vs {s['roc_auc']:.4f}",
     ]
+
+
+def available_gib() -> float:
+    """MemAvailable from /proc/meminfo (Linux), in GiB."""
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    raise RuntimeError("no MemAvailable in /proc/meminfo")
+
+
+def default_sizes(log=print) -> list[int]:
+    """The curve's window sizes: 100k, 300k and 1M rows, and 3M when the memory allows it."""
+    gib = available_gib()
+    if gib >= LARGE_SIZE_NEEDS_GIB:
+        return [*CURVE_SIZES, LARGE_SIZE]
+    log(f"scale: {LARGE_SIZE:,} rows left out: {gib:.1f} GiB available, it needs {LARGE_SIZE_NEEDS_GIB:g}")
+    return list(CURVE_SIZES)
 
 
 def run(sizes, source_rows: int | None, log=print, done: dict | None = None, parse_counts=(1, 50, 200)) -> dict:

@@ -81,3 +81,16 @@ def test_auc_verdict_is_the_gates_paired_bootstrap_on_the_same_rows():
     noisy = y + rng.normal(0, 3.0, y.size)  # far weaker ranking on the same rows
     worse = bench_scale.auc_verdict({"holdout_scores": noisy}, {"holdout_y": y, "holdout_scores": good})
     assert worse["difference"] < -0.1 and not worse["not_worse"] and worse["high"] < 0
+
+
+def test_the_curve_adds_3m_rows_only_when_the_memory_allows(monkeypatch):
+    said = []
+    monkeypatch.setattr(bench_scale, "available_gib", lambda: 8.0)
+    assert bench_scale.default_sizes(log=said.append) == [100_000, 300_000, 1_000_000, 3_000_000]
+    monkeypatch.setattr(bench_scale, "available_gib", lambda: 7.9)
+    assert bench_scale.default_sizes(log=said.append) == [100_000, 300_000, 1_000_000]
+    assert said == ["scale: 3,000,000 rows left out: 7.9 GiB available, it needs 8"]
+
+
+def test_available_memory_is_read_from_the_kernel():
+    assert 0 < bench_scale.available_gib() < 2**20
