@@ -65,7 +65,8 @@ def story(moto_server, airflow_db):
             # (warn, continue to the evaluation gate), whatever the triggers would decide that week.
             # Week 2 is forced too, so that w6's champion has been trained on week 1's holdout week
             # (without it the champion stays week 1's model: the paired gate rejects week 3's challenger,
-            # RMSPE ~0.182 vs ~0.169 with its 95% interval below -0.01, and w6 has no in-sample champion).
+            # RMSPE ~0.182 vs ~0.169 with its 95% interval below -0.01, measured with the full-size model,
+            # and w6 has no in-sample champion).
             # (explicit False elsewhere: dag.test() run_conf sticks to the DAG object across runs)
             conf = {"force": n in (2, OUTLIER_WEEK)}
             outcomes.append(run_weeks(dag, cfg, store, [w], conf=conf)[0])
