@@ -64,7 +64,7 @@ def preload(modules: tuple[str, ...] = PRELOADED_MODULES) -> float:
         importlib.import_module(name)
     seconds = time.perf_counter() - started
     log.info("retrain: preloaded %d libraries for the task processes in %.1f s: %s",
-                len(modules), seconds, ", ".join(modules))
+             len(modules), seconds, ", ".join(modules))
     return seconds
 
 
